@@ -1,0 +1,56 @@
+# Sluice. `make run` and `make test` work from a fresh Debian 12 machine (as root): each installs what is missing.
+#   CRYPTO=openssl (default) | mbedtls     libssh2's crypto backend for the product builds
+SHELL := /bin/bash
+CRYPTO ?= openssl
+DEPS := tools/deps.sh
+# products: build/<arch>/sluice for the default flavour, build/<arch>-mbedtls/sluice for the small one
+SUFFIX := $(if $(filter mbedtls,$(CRYPTO)),-mbedtls,)
+X86_BIN := build/x86_64$(SUFFIX)/sluice
+ARM_BIN := build/aarch64$(SUFFIX)/sluice
+# full Swift (debug, tests) links the x86_64 libraries of the chosen flavour
+HOST_FLAGS = -Xcc -I$$p/include -Xlinker -L$$p/lib
+HOST_PREFIX = p=$$($(DEPS) libs x86_64 $(CRYPTO)) && export SLUICE_CRYPTO=$(CRYPTO)
+PYTEST := python3 -m pytest
+
+.PHONY: all deps build unit static aarch64 products e2e test run clean FORCE
+
+all: static
+
+deps:
+	@$(DEPS) host
+	@python3 -c 'import pytest, websockets' 2>/dev/null || pip install -q -r Tests/e2e/requirements.txt
+	@$(DEPS) libs x86_64 $(CRYPTO) >/dev/null
+	@$(DEPS) libs aarch64 $(CRYPTO) >/dev/null
+
+build: deps
+	@$(HOST_PREFIX) && swift build $(HOST_FLAGS)
+
+unit: deps
+	@$(HOST_PREFIX) && swift test $(HOST_FLAGS)
+
+static: deps
+	@tools/build-product.sh x86_64 $(CRYPTO) $(X86_BIN)
+
+aarch64: deps
+	@tools/build-product.sh aarch64 $(CRYPTO) $(ARM_BIN)
+
+# both flavours for both targets (the Embedded build is what proves every source stays in the subset)
+products:
+	@$(MAKE) --no-print-directory static aarch64 CRYPTO=openssl
+	@$(MAKE) --no-print-directory static aarch64 CRYPTO=mbedtls
+
+e2e: products
+	@SLUICE_BIN=$(CURDIR)/$(X86_BIN) SLUICE_ARM_BIN=$(CURDIR)/$(ARM_BIN) \
+	 SLUICE_BIN_MBEDTLS=$(CURDIR)/build/x86_64-mbedtls/sluice SLUICE_ARM_BIN_MBEDTLS=$(CURDIR)/build/aarch64-mbedtls/sluice \
+	 $(PYTEST) -q Tests/e2e
+
+test: deps
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory products
+	@$(MAKE) --no-print-directory e2e CRYPTO=openssl
+
+run: static
+	@$(X86_BIN) serve
+
+clean:
+	rm -rf .build .build-* build

@@ -1,0 +1,39 @@
+// swift-tools-version:5.9
+// EMBEDDED=1 builds the product with Embedded Swift (the only way this toolchain reaches aarch64 Linux);
+// without it the same sources build as full Swift for `swift test`. SLUICE_CRYPTO picks libssh2's backend.
+// The Makefile sets both and passes -I/-L for the C libraries it builds (tools/deps.sh).
+import PackageDescription
+import Foundation
+
+let environment = ProcessInfo.processInfo.environment
+let embedded = environment["EMBEDDED"] == "1"
+let crypto = environment["SLUICE_CRYPTO"] ?? "openssl"
+
+var swiftSettings: [SwiftSetting] = crypto == "mbedtls" ? [.define("CRYPTO_MBEDTLS")] : []
+if embedded {
+    swiftSettings += [.enableExperimentalFeature("Embedded"), .unsafeFlags(["-wmo", "-Osize"])]
+}
+
+// Static link order: libssh2 before its crypto backend; mbedcrypto serves Sluice's own cryptography in both flavours.
+let cLibraries: [LinkerSetting] = (crypto == "mbedtls"
+    ? ["ssh2", "microhttpd", "mbedcrypto"]
+    : ["ssh2", "microhttpd", "mbedcrypto", "crypto", "z"]).map { .linkedLibrary($0) }
+
+var targets: [Target] = [
+    .systemLibrary(name: "CLinux", path: "Sources/CLinux"),
+    .systemLibrary(name: "CSSH2", path: "Sources/CSSH2"),
+    .systemLibrary(name: "CMbedTLS", path: "Sources/CMbedTLS"),
+    .systemLibrary(name: "CMicroHTTPD", path: "Sources/CMicroHTTPD"),
+    .target(name: "Relay", dependencies: ["CLinux", "CSSH2", "CMbedTLS"], swiftSettings: swiftSettings),
+    .target(name: "Appliance", dependencies: ["Relay", "CLinux", "CMbedTLS", "CMicroHTTPD"], swiftSettings: swiftSettings),
+    .executableTarget(name: "sluice", dependencies: ["Appliance", "Relay", "CLinux"],
+                      swiftSettings: swiftSettings, linkerSettings: cLibraries),
+]
+if !embedded {
+    targets += [
+        .testTarget(name: "RelayTests", dependencies: ["Relay"], linkerSettings: cLibraries),
+        .testTarget(name: "ApplianceTests", dependencies: ["Appliance"], linkerSettings: cLibraries),
+    ]
+}
+
+let package = Package(name: "Sluice", targets: targets)

@@ -1,0 +1,64 @@
+/// What the HTTP layer hands to the router and gets back: plain values, no libmicrohttpd, so routing and every
+/// answer can be unit-tested without sockets.
+public struct HTTPRequestHead {
+    public var method: String
+    public var path: String
+    public var headers: [(String, String)]
+
+    public init(method: String, path: String, headers: [(String, String)] = []) {
+        self.method = method
+        self.path = path
+        self.headers = headers
+    }
+
+    /// Case-insensitive header lookup (first occurrence).
+    public func header(_ name: String) -> String? {
+        for (key, value) in headers where HTTPRequestHead.equalsIgnoringCase(key, name) { return value }
+        return nil
+    }
+
+    static func equalsIgnoringCase(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8), y = Array(b.utf8)
+        guard x.count == y.count else { return false }
+        for i in 0..<x.count where lower(x[i]) != lower(y[i]) { return false }
+        return true
+    }
+
+    static func lower(_ b: UInt8) -> UInt8 { b >= 65 && b <= 90 ? b + 32 : b }
+}
+
+public struct HTTPResponse {
+    public var status: Int
+    public var headers: [(String, String)]
+    public var body: [UInt8]
+
+    public init(status: Int, contentType: String, body: [UInt8], headers: [(String, String)] = []) {
+        self.status = status
+        self.headers = [("Content-Type", contentType)] + headers
+        self.body = body
+    }
+
+    public static func text(_ status: Int, _ text: String) -> HTTPResponse {
+        HTTPResponse(status: status, contentType: "text/plain; charset=utf-8", body: Array(text.utf8))
+    }
+
+    /// JSON text produced by the caller (the JSON writer lives in the JSON module).
+    public static func json(_ status: Int, _ json: String, headers: [(String, String)] = []) -> HTTPResponse {
+        HTTPResponse(status: status, contentType: "application/json", body: Array(json.utf8), headers: headers)
+    }
+}
+
+/// The router's answer once the request line and headers are in: answer now (404, 405, 401, …) without reading
+/// the body, or read a body of at most `limit` bytes and call `complete`.
+public enum HTTPDecision {
+    case respond(HTTPResponse)
+    case readBody(limit: Int)
+}
+
+/// The application side of the server. A class protocol: Embedded Swift has existentials only for those.
+public protocol HTTPHandler: AnyObject {
+    func head(_ request: HTTPRequestHead) -> HTTPDecision
+    func complete(_ request: HTTPRequestHead, body: [UInt8]) -> HTTPResponse
+    /// The answer for a body over the limit, decided from Content-Length or while it streams in.
+    func bodyTooLarge(_ request: HTTPRequestHead) -> HTTPResponse
+}

@@ -1,0 +1,121 @@
+/* libc for Swift without `import Glibc` (not available in Embedded Swift). Macros, TLS errno and types that differ
+ * between glibc and musl are wrapped here so the Swift side never depends on either. */
+#ifndef SLUICE_CLINUX_SHIM_H
+#define SLUICE_CLINUX_SHIM_H
+#include <stdint.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
+#include <dirent.h>
+#include <sys/types.h>
+#include <sys/stat.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/uio.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
+#include <sys/resource.h>
+#include <sys/random.h>
+#include <sys/ioctl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <netdb.h>
+
+static inline int clinux_errno(void) { return errno; }
+static inline void clinux_set_errno(int e) { errno = e; }
+
+/* enums in glibc, macros in musl */
+static const int CL_SOCK_STREAM = SOCK_STREAM;
+static const int CL_SOCK_DGRAM = SOCK_DGRAM;
+static const int CL_SOCK_NONBLOCK = SOCK_NONBLOCK;
+static const int CL_SOCK_CLOEXEC = SOCK_CLOEXEC;
+static const int CL_IPPROTO_TCP = IPPROTO_TCP;
+
+/* pthread_t is an integer in glibc and a pointer in musl: keep it opaque */
+typedef void *(*cl_thread_fn)(void *);
+static inline void *cl_thread_spawn(cl_thread_fn fn, void *arg) {
+    pthread_t *t = malloc(sizeof *t);
+    if (t == NULL) return NULL;
+    if (pthread_create(t, NULL, fn, arg) != 0) { free(t); return NULL; }
+    return t;
+}
+static inline int cl_thread_join(void *h) { pthread_t *t = h; int rc = pthread_join(*t, NULL); free(t); return rc; }
+
+/* pthread_mutex_t is a union that Swift cannot initialise portably */
+static inline pthread_mutex_t *cl_mutex_new(void) {
+    pthread_mutex_t *m = malloc(sizeof *m);
+    if (m != NULL) pthread_mutex_init(m, NULL);
+    return m;
+}
+static inline void cl_mutex_free(pthread_mutex_t *m) { pthread_mutex_destroy(m); free(m); }
+
+/* argv: CommandLine does not exist in Embedded Swift, and musl passes nothing to constructors.
+ * Returns a malloc'd copy of /proc/self/cmdline (NUL-separated); *len receives its size. */
+static inline char *cl_read_cmdline(size_t *len) {
+    int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return NULL;
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    while (buf != NULL) {
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        n += (size_t)r;
+        if (n == cap) {
+            if (cap >= (1u << 20)) break;
+            char *bigger = realloc(buf, cap * 2);
+            if (bigger == NULL) { free(buf); buf = NULL; break; }
+            buf = bigger; cap *= 2;
+        }
+    }
+    close(fd);
+    *len = n;
+    return buf;
+}
+
+/* signal sets are macros or arrays depending on the libc */
+static inline int cl_block_signals(const int *sigs, int count) {
+    sigset_t set; sigemptyset(&set);
+    for (int i = 0; i < count; i++) sigaddset(&set, sigs[i]);
+    return pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+/* Waits up to timeout_ms for one of the blocked signals; returns it, or 0 on timeout. */
+static inline int cl_wait_signal(const int *sigs, int count, long timeout_ms) {
+    sigset_t set; sigemptyset(&set);
+    for (int i = 0; i < count; i++) sigaddset(&set, sigs[i]);
+    struct timespec ts = { timeout_ms / 1000, (timeout_ms % 1000) * 1000000L };
+    int s = sigtimedwait(&set, NULL, &ts);
+    return s < 0 ? 0 : s;
+}
+
+/* SIG_IGN is a cast macro Swift cannot import */
+static inline void cl_ignore_sigpipe(void) { signal(SIGPIPE, SIG_IGN); }
+
+static inline int cl_stat_mode(const char *path, unsigned *mode) {
+    struct stat st;
+    if (stat(path, &st) != 0) return -1;
+    *mode = st.st_mode;
+    return 0;
+}
+
+/* splice: glibc hides it behind _GNU_SOURCE, which breaks the socket prototypes for Swift */
+#ifndef SPLICE_F_MOVE
+#define SPLICE_F_MOVE 1
+#define SPLICE_F_NONBLOCK 2
+#define SPLICE_F_MORE 4
+#define SPLICE_F_GIFT 8
+extern ssize_t splice(int, long long *, int, long long *, size_t, unsigned int);
+extern ssize_t tee(int, int, size_t, unsigned int);
+extern int pipe2(int pipefd[2], int flags);
+#endif
+#endif

@@ -1,0 +1,47 @@
+/* libmicrohttpd, built without TLS. MHD_start_daemon is variadic, which Swift cannot call: options go through
+ * MHD_OPTION_ARRAY instead, so the C types of every option value are fixed here, not guessed in Swift. */
+#ifndef SLUICE_CMICROHTTPD_SHIM_H
+#define SLUICE_CMICROHTTPD_SHIM_H
+#include <sys/types.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <stdint.h>
+#include <stdarg.h>
+#include <microhttpd.h>
+
+/* The daemon's mode: one internal epoll thread; suspend/resume for SSE; upgrade for WebSocket. */
+static const unsigned int CMHD_SERVER_FLAGS = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME
+    | MHD_ALLOW_UPGRADE | MHD_USE_TURBO;
+static const unsigned int CMHD_USE_IPV6 = MHD_USE_IPv6;
+
+typedef struct {
+    const struct sockaddr *address;   /* listen address (IPv4 or IPv6) */
+    unsigned int connection_limit;
+    unsigned int per_ip_limit;        /* 0: none */
+    unsigned int timeout_seconds;
+    size_t memory_limit;
+    unsigned int thread_pool_size;    /* 0 or 1: the one polling thread */
+} cmhd_options;
+
+static inline struct MHD_Daemon *cmhd_start_daemon(unsigned int flags, const cmhd_options *o,
+                                                   MHD_AccessHandlerCallback handler, void *cls,
+                                                   MHD_RequestCompletedCallback completed, void *completed_cls) {
+    struct MHD_OptionItem items[] = {
+        { MHD_OPTION_SOCK_ADDR, 0, (void *)o->address },
+        { MHD_OPTION_CONNECTION_LIMIT, (intptr_t)o->connection_limit, NULL },
+        { MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)o->per_ip_limit, NULL },
+        { MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)o->timeout_seconds, NULL },
+        { MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)o->memory_limit, NULL },
+        { MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)(o->thread_pool_size ? o->thread_pool_size : 1), NULL },
+        { MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed, completed_cls },
+        { MHD_OPTION_END, 0, NULL },
+    };
+    if (completed == NULL) items[6].option = MHD_OPTION_END;
+    return MHD_start_daemon(flags, 0, NULL, NULL, handler, cls, MHD_OPTION_ARRAY, items, MHD_OPTION_END);
+}
+
+static inline uint16_t cmhd_bound_port(struct MHD_Daemon *d) {
+    const union MHD_DaemonInfo *i = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    return i ? i->port : 0;
+}
+#endif

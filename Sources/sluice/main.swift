@@ -1,0 +1,7 @@
+import Appliance
+import CLinux
+import Relay
+
+// Entry point: argv comes from /proc/self/cmdline (no CommandLine in Embedded Swift).
+let exitCode = CLI.run(arguments: CLI.processArguments())
+exit(exitCode)

@@ -1,0 +1,88 @@
+"""The product binaries themselves: static, within their size budgets, `version`, and `serve` + /healthz + SIGTERM,
+natively for x86_64 and under qemu-aarch64 -cpu cortex-a72 for aarch64, in both crypto flavours."""
+import os
+import signal
+import subprocess
+import urllib.error
+import urllib.request
+
+import pytest
+
+from harness.sluice import Sluice, command
+
+MiB = 1024 * 1024
+LABELS = ["x86_64-openssl", "aarch64-openssl", "x86_64-mbedtls", "aarch64-mbedtls"]
+BUDGET = {"aarch64-openssl": 5 * MiB, "aarch64-mbedtls": int(1.5 * MiB)}
+
+
+@pytest.fixture(params=LABELS)
+def product(request, product_binaries):
+    paths = dict(product_binaries)
+    assert request.param in paths, f"{request.param} was not built (make products)"
+    return request.param, paths[request.param]
+
+
+def test_static_and_stripped_within_budget(product):
+    label, path = product
+    info = subprocess.run(["file", "-L", path], capture_output=True, text=True, check=True).stdout
+    assert "statically linked" in info, info
+    assert "stripped" in info and "not stripped" not in info, info
+    assert ("aarch64" in info) == label.startswith("aarch64"), info
+    if label in BUDGET:
+        size = os.path.getsize(path)
+        assert size <= BUDGET[label], f"{label} is {size} bytes, budget {BUDGET[label]}"
+
+
+def test_version(product):
+    label, path = product
+    out = subprocess.run(command(path) + ["version"], capture_output=True, text=True, timeout=60, check=True).stdout
+    lines = out.splitlines()
+    arch, flavour = label.split("-")
+    assert lines[0].startswith("sluice ") and lines[0].endswith(f" {arch}-unknown-linux-gnu"), lines[0]
+    assert any(l.startswith("libssh2 1.10.0") and f"crypto: {flavour}" in l for l in lines), out
+    assert any(l.startswith("mbedTLS 2.28") for l in lines), out
+    assert any(l.startswith("libmicrohttpd 0.9.75") for l in lines), out
+
+
+def test_serve_healthz_and_sigterm(product, tmp_state):
+    _, path = product
+    s = Sluice(path, state_dir=tmp_state).start(timeout=60)
+    try:
+        with urllib.request.urlopen(s.url + "/healthz", timeout=10) as r:
+            assert r.status == 200
+            assert r.read() == b"ok"
+            assert r.headers["Cache-Control"] == "no-store"
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(s.url + "/no/such/path", timeout=10)
+        assert e.value.code == 404
+        assert e.value.read() == b'{"error":"Not found"}'
+    finally:
+        code, took = s.stop(signal.SIGTERM)
+    assert code == 0, s.log()
+    assert took < 5, f"SIGTERM took {took:.1f}s"
+    assert "event=serve.stopped" in s.log()
+
+
+def test_bad_arguments_exit_1(sluice_bin):
+    r = subprocess.run([sluice_bin, "serve", "--listen", "nonsense"], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 1
+    assert "--listen" in r.stderr
+    r = subprocess.run([sluice_bin, "frobnicate"], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 1
+
+
+def test_busy_listen_address_exits_2(sluice_bin, tmp_state):
+    first = Sluice(sluice_bin, state_dir=tmp_state).start()
+    try:
+        r = subprocess.run([sluice_bin, "serve", "--listen", f"127.0.0.1:{first.port}", "--state", tmp_state],
+                           capture_output=True, text=True, timeout=10)
+        assert r.returncode == 2, r.stderr
+        assert "listen" in r.stderr
+    finally:
+        first.stop()
+
+
+def test_sigint_also_stops_cleanly(sluice_bin, tmp_state):
+    s = Sluice(sluice_bin, state_dir=tmp_state).start()
+    code, _ = s.stop(signal.SIGINT)
+    assert code == 0

@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# Installs what the build and the tests need, then builds the static C libraries Sluice links, per target and
+# crypto flavour, into a git-ignored cache keyed by package versions, patches and this script. A warm run only
+# checks: it takes seconds.
+#
+#   tools/deps.sh host                 apt packages for building and testing (idempotent)
+#   tools/deps.sh libs ARCH CRYPTO     prints the prefix holding include/ and lib/ for ARCH (x86_64|aarch64)
+#                                      and CRYPTO (openssl|mbedtls), building it first when it is not cached
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+cache=${SLUICE_DEPS:-$here/.deps}
+TC=$(dirname "$(dirname "$(readlink -f "$(command -v swift)")")")
+log() { printf 'deps: %s\n' "$*" >&2; }
+# Build steps are noisy: their output goes to a log that is shown only when they fail.
+quiet() {
+  local logfile=$cache/last-step.log
+  mkdir -p "$cache"
+  if ! "$@" > "$logfile" 2>&1; then
+    tail -n 60 "$logfile" >&2
+    log "failed: $*"
+    exit 1
+  fi
+}
+
+HOST_PACKAGES="make file curl xz-utils dpkg-dev patch pkg-config qemu-user-static openssh-server openssh-client \
+  socat python3 python3-pip python3-websockets netcat-openbsd procps iproute2 jq"
+
+host() {
+  local missing=()
+  for p in $HOST_PACKAGES; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  local changed=0
+  if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    dpkg --add-architecture arm64; changed=1
+  fi
+  # deb-src entries derived from the system's own sources (no registry address lives in this project)
+  local src=/etc/apt/sources.list.d/sluice-deb-src.sources
+  if [ ! -f "$src" ] && [ -f /etc/apt/sources.list.d/debian.sources ]; then
+    sed -e 's/^Types:.*/Types: deb-src/' /etc/apt/sources.list.d/debian.sources > "$src"; changed=1
+  elif [ ! -f "$src" ] && [ -f /etc/apt/sources.list ]; then
+    grep -E '^deb ' /etc/apt/sources.list | sed 's/^deb /deb-src /' > /etc/apt/sources.list.d/sluice-deb-src.list
+    touch "$src"; changed=1
+  fi
+  if [ $changed = 1 ] || [ ${#missing[@]} -gt 0 ] || ! ls /var/lib/apt/lists/*Sources* >/dev/null 2>&1 \
+     || ! ls /var/lib/apt/lists/*arm64_Packages* >/dev/null 2>&1; then
+    log "apt-get update"
+    apt-get update -qq >&2
+  fi
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  fi
+}
+
+debarch() { case "$1" in x86_64) echo amd64;; aarch64) echo arm64;; *) echo "unknown arch $1" >&2; exit 1;; esac; }
+SYSROOT_PACKAGES="libc6-dev linux-libc-dev libgcc-12-dev libmbedtls-dev libssl-dev zlib1g-dev"
+SOURCE_PACKAGES="libssh2 libmicrohttpd"
+
+# Candidate versions of everything the cache depends on, asked of apt once per change of its lists.
+versions() {
+  local file=$cache/versions
+  if [ ! -s "$file" ] || [ /var/lib/apt/lists -nt "$file" ]; then
+    mkdir -p "$cache"
+    local args=() p
+    for p in $SYSROOT_PACKAGES; do args+=("$p:amd64" "$p:arm64"); done
+    { apt-cache policy "${args[@]}" | awk '/^[^ ].*:$/ {name=$1} /Candidate:/ {print name, $2}'
+      apt-cache showsrc $SOURCE_PACKAGES | awk '/^Package:/ {name=$2} /^Version:/ {print "src:" name ":", $2}' \
+        | sort -V | awk '{v[$1]=$2} END {for (n in v) print n, v[n]}'
+    } > "$file.tmp"
+    mv "$file.tmp" "$file"
+  fi
+  cat "$file"
+}
+candidate() { versions | awk -v n="$1:" '$1 == n {print $2}'; }
+
+# A target sysroot unpacked from Debian .debs: nothing is installed on the system for it.
+sysroot() {
+  local arch=$1 da; da=$(debarch "$arch")
+  local key="" p
+  for p in $SYSROOT_PACKAGES; do key="$key$p=$(candidate "$p:$da");"; done
+  local sr=$cache/sysroot/$arch-$(printf %s "$key" | sha256sum | cut -c1-12)
+  if [ ! -f "$sr/.done" ]; then
+    log "sysroot $arch"
+    rm -rf "$sr"; mkdir -p "$sr/debs"
+    local pkgs=(); for p in $SYSROOT_PACKAGES; do pkgs+=("$p:$da"); done
+    (cd "$sr/debs" && quiet apt-get download -qq "${pkgs[@]}")
+    for d in "$sr"/debs/*.deb; do dpkg -x "$d" "$sr"; done
+    rm -rf "$sr/debs"
+    # absolute symlinks inside the sysroot (libc .so links) must point into it
+    find "$sr" -type l | while read -r l; do
+      t=$(readlink "$l"); case "$t" in /*) ln -sf "$sr$t" "$l";; esac
+    done
+    touch "$sr/.done"
+  fi
+  echo "$sr"
+}
+
+# Debian source trees with Debian's own patches applied, then ours (patches/<package>/*.patch).
+source_tree() {
+  local pkg=$1 ver; ver=$(candidate "src:$pkg")
+  local ours; ours=$(cat "$here"/patches/"$pkg"/*.patch 2>/dev/null | sha256sum | cut -c1-12)
+  local dir=$cache/src/$pkg-$ver-$ours
+  if [ ! -f "$dir/.done" ]; then
+    log "source $pkg $ver"
+    rm -rf "$dir" "$cache/src/dl-$pkg"; mkdir -p "$cache/src/dl-$pkg"
+    (cd "$cache/src/dl-$pkg" && apt-get source --download-only -qq "$pkg=$ver" >/dev/null 2>&1 || true)
+    local orig deb
+    orig=$(ls "$cache"/src/dl-"$pkg"/*.orig.tar.* | head -1)
+    deb=$(ls "$cache"/src/dl-"$pkg"/*.debian.tar.* | head -1)
+    mkdir -p "$dir"
+    tar -xf "$orig" -C "$dir" --strip-components=1
+    tar -xf "$deb" -C "$dir"
+    if [ -f "$dir/debian/patches/series" ]; then
+      grep -vE '^\s*(#|$)' "$dir/debian/patches/series" | while read -r p _; do
+        patch -d "$dir" -p1 -s < "$dir/debian/patches/$p" >&2 || { log "patch $p failed"; exit 1; }
+      done
+    fi
+    for p in "$here"/patches/"$pkg"/*.patch; do
+      [ -f "$p" ] || continue
+      log "applying $(basename "$p")"; patch -d "$dir" -p1 -s < "$p" >&2 || { log "patch $p failed"; exit 1; }
+    done
+    rm -rf "$cache/src/dl-$pkg"
+    touch "$dir/.done"
+  fi
+  echo "$dir"
+}
+
+libs() {
+  local arch=$1 crypto=$2
+  case "$crypto" in openssl|mbedtls) ;; *) echo "CRYPTO must be openssl or mbedtls" >&2; exit 1;; esac
+  local sr ssh2 mhd; sr=$(sysroot "$arch"); ssh2=$(source_tree libssh2); mhd=$(source_tree libmicrohttpd)
+  local key; key=$(printf '%s\n' "$sr" "$ssh2" "$mhd" "$(sha256sum "$0")" | sha256sum | cut -c1-12)
+  local out=$cache/prefix/$arch-$crypto-$key
+  if [ -f "$out/.done" ]; then echo "$out"; return; fi
+  log "building C libraries for $arch/$crypto"
+  rm -rf "$out"; mkdir -p "$out/lib" "$out/include"
+  local triple=$arch-linux-gnu
+  local CC="$TC/bin/clang --target=$triple --sysroot=$sr"
+  local build=$out/build; mkdir -p "$build"
+  local flags="-Os -fPIC -ffunction-sections -fdata-sections -Wno-deprecated-declarations"
+  local env=(CC="$CC" AR="$TC/bin/llvm-ar" RANLIB="$TC/bin/llvm-ranlib" CFLAGS="$flags" LDFLAGS="-static -fuse-ld=lld")
+
+  # libmicrohttpd without TLS (Debian's links gnutls, which cannot be linked statically)
+  cp -a "$mhd" "$build/mhd"
+  (cd "$build/mhd" && quiet env "${env[@]}" ./configure -q --host="$triple" --prefix="$out" \
+     --disable-https --without-gnutls --disable-shared --enable-static --disable-doc --disable-examples \
+     --disable-curl --disable-nls \
+   && quiet make -j"$(nproc)" -C src/microhttpd install && quiet make -C src/include install)
+
+  # libssh2 on the chosen backend
+  cp -a "$ssh2" "$build/ssh2"
+  local cryptoargs
+  if [ "$crypto" = openssl ]; then
+    cryptoargs="--with-crypto=openssl --with-libssl-prefix=$sr/usr --with-libz --with-libz-prefix=$sr/usr"
+  else
+    cryptoargs="--with-crypto=mbedtls --with-libmbedcrypto-prefix=$sr/usr --without-libz"
+  fi
+  (cd "$build/ssh2" && quiet env "${env[@]}" CPPFLAGS="-I$sr/usr/include" ./configure -q --host="$triple" \
+     --prefix="$out" $cryptoargs --disable-shared --enable-static --disable-examples-build \
+   && quiet make -j"$(nproc)" -C src install)
+  cp "$build"/ssh2/include/*.h "$out/include/"
+
+  # the rest comes from the sysroot, so that one -L and one -I serve every build of this target
+  cp -a "$sr/usr/include/mbedtls" "$out/include/"
+  local libdir=$sr/usr/lib/$triple
+  cp "$libdir/libmbedcrypto.a" "$out/lib/"
+  if [ "$crypto" = openssl ]; then cp "$libdir/libcrypto.a" "$libdir/libz.a" "$out/lib/"; fi
+  rm -rf "$build" "$out/share" "$out/lib/pkgconfig" "$out/lib"/*.la
+  touch "$out/.done"
+  echo "$out"
+}
+
+case "${1:-}" in
+  host) host ;;
+  libs) libs "$2" "$3" ;;
+  sysroot) sysroot "$2" ;;
+  *) echo "usage: $0 host | libs ARCH CRYPTO | sysroot ARCH" >&2; exit 1 ;;
+esac
