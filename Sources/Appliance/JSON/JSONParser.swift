@@ -1,0 +1,304 @@
+/// A strict RFC 8259 parser: UTF-8 validated, depth-limited, no trailing commas, comments, NaN or leading zeros,
+/// duplicate member names rejected. Pure: bytes in, value or a positioned error out.
+public struct JSONParseError: Error, Equatable {
+    public let message: String
+    /// Byte offset of the problem, and its 1-based line and column (columns count bytes).
+    public let offset: Int
+    public let line: Int
+    public let column: Int
+
+    public var description: String { "\(message) at line \(line), column \(column)" }
+}
+
+public struct JSONParser {
+    public static let defaultMaxDepth = 64
+
+    public static func parse(_ text: String, maxDepth: Int = defaultMaxDepth) throws(JSONParseError) -> JSONValue {
+        try parse(Array(text.utf8), maxDepth: maxDepth)
+    }
+
+    public static func parse(_ bytes: [UInt8], maxDepth: Int = defaultMaxDepth) throws(JSONParseError) -> JSONValue {
+        var parser = JSONParser(bytes: bytes, maxDepth: maxDepth)
+        if let bad = UTF8Check.firstInvalid(bytes) { throw parser.error("invalid UTF-8", at: bad) }
+        parser.skipSpace()
+        let value = try parser.value(depth: 0)
+        parser.skipSpace()
+        if parser.index != bytes.count { throw parser.error("unexpected data after the JSON value") }
+        return value
+    }
+
+    let bytes: [UInt8]
+    let maxDepth: Int
+    var index = 0
+
+    init(bytes: [UInt8], maxDepth: Int) {
+        self.bytes = bytes
+        self.maxDepth = maxDepth
+    }
+
+    func error(_ message: String, at offset: Int? = nil) -> JSONParseError {
+        let at = min(offset ?? index, bytes.count)
+        var line = 1, column = 1
+        for i in 0..<at {
+            if bytes[i] == 0x0A { line += 1; column = 1 } else { column += 1 }
+        }
+        return JSONParseError(message: message, offset: at, line: line, column: column)
+    }
+
+    mutating func skipSpace() {
+        while index < bytes.count {
+            switch bytes[index] {
+            case 0x20, 0x09, 0x0A, 0x0D: index += 1
+            default: return
+            }
+        }
+    }
+
+    mutating func value(depth: Int) throws(JSONParseError) -> JSONValue {
+        guard index < bytes.count else { throw error("unexpected end of input") }
+        switch bytes[index] {
+        case UInt8(ascii: "{"): return try object(depth: depth + 1)
+        case UInt8(ascii: "["): return try array(depth: depth + 1)
+        case UInt8(ascii: "\""): return .string(try string())
+        case UInt8(ascii: "t"): try literal("true"); return .bool(true)
+        case UInt8(ascii: "f"): try literal("false"); return .bool(false)
+        case UInt8(ascii: "n"): try literal("null"); return .null
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try number())
+        default: throw error("unexpected character")
+        }
+    }
+
+    mutating func literal(_ word: StaticString) throws(JSONParseError) {
+        let count = word.utf8CodeUnitCount
+        guard index + count <= bytes.count else { throw error("invalid literal") }
+        let start = word.utf8Start
+        for i in 0..<count where bytes[index + i] != start[i] { throw error("invalid literal") }
+        index += count
+    }
+
+    mutating func object(depth: Int) throws(JSONParseError) -> JSONValue {
+        if depth > maxDepth { throw error("nesting deeper than \(maxDepth)") }
+        index += 1
+        var members: [(String, JSONValue)] = []
+        skipSpace()
+        if index < bytes.count && bytes[index] == UInt8(ascii: "}") {
+            index += 1
+            return .object(members)
+        }
+        while true {
+            skipSpace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a member name") }
+            let nameStart = index
+            let name = try string()
+            for (existing, _) in members where existing == name {
+                throw error("duplicate member name \"\(name)\"", at: nameStart)
+            }
+            skipSpace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
+            index += 1
+            skipSpace()
+            members.append((name, try value(depth: depth)))
+            skipSpace()
+            guard index < bytes.count else { throw error("unexpected end of input") }
+            if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+            if bytes[index] == UInt8(ascii: "}") { index += 1; return .object(members) }
+            throw error("expected ',' or '}'")
+        }
+    }
+
+    mutating func array(depth: Int) throws(JSONParseError) -> JSONValue {
+        if depth > maxDepth { throw error("nesting deeper than \(maxDepth)") }
+        index += 1
+        var items: [JSONValue] = []
+        skipSpace()
+        if index < bytes.count && bytes[index] == UInt8(ascii: "]") {
+            index += 1
+            return .array(items)
+        }
+        while true {
+            skipSpace()
+            items.append(try value(depth: depth))
+            skipSpace()
+            guard index < bytes.count else { throw error("unexpected end of input") }
+            if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+            if bytes[index] == UInt8(ascii: "]") { index += 1; return .array(items) }
+            throw error("expected ',' or ']'")
+        }
+    }
+
+    mutating func string() throws(JSONParseError) -> String {
+        index += 1   // opening quote
+        var out: [UInt8] = []
+        while true {
+            guard index < bytes.count else { throw error("unterminated string") }
+            let b = bytes[index]
+            if b == UInt8(ascii: "\"") {
+                index += 1
+                return String(decoding: out, as: UTF8.self)
+            }
+            if b < 0x20 { throw error("control character in string") }
+            if b != UInt8(ascii: "\\") {
+                out.append(b)
+                index += 1
+                continue
+            }
+            index += 1
+            guard index < bytes.count else { throw error("unterminated string") }
+            let escape = bytes[index]
+            index += 1
+            switch escape {
+            case UInt8(ascii: "\""): out.append(0x22)
+            case UInt8(ascii: "\\"): out.append(0x5C)
+            case UInt8(ascii: "/"): out.append(0x2F)
+            case UInt8(ascii: "b"): out.append(0x08)
+            case UInt8(ascii: "f"): out.append(0x0C)
+            case UInt8(ascii: "n"): out.append(0x0A)
+            case UInt8(ascii: "r"): out.append(0x0D)
+            case UInt8(ascii: "t"): out.append(0x09)
+            case UInt8(ascii: "u"):
+                var scalar = try hex4()
+                if scalar >= 0xD800 && scalar <= 0xDBFF {
+                    guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"),
+                          bytes[index + 1] == UInt8(ascii: "u") else { throw error("unpaired surrogate") }
+                    index += 2
+                    let low = try hex4()
+                    guard low >= 0xDC00 && low <= 0xDFFF else { throw error("unpaired surrogate") }
+                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                } else if scalar >= 0xDC00 && scalar <= 0xDFFF {
+                    throw error("unpaired surrogate")
+                }
+                UTF8Check.encode(scalar, into: &out)
+            default:
+                throw error("invalid escape", at: index - 1)
+            }
+        }
+    }
+
+    mutating func hex4() throws(JSONParseError) -> UInt32 {
+        guard index + 4 <= bytes.count else { throw error("invalid \\u escape") }
+        var value: UInt32 = 0
+        for _ in 0..<4 {
+            let b = bytes[index]
+            let digit: UInt32
+            switch b {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt32(b - UInt8(ascii: "0"))
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt32(b - UInt8(ascii: "a") + 10)
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = UInt32(b - UInt8(ascii: "A") + 10)
+            default: throw error("invalid \\u escape")
+            }
+            value = value << 4 | digit
+            index += 1
+        }
+        return value
+    }
+
+    func isDigit(_ i: Int) -> Bool {
+        i < bytes.count && bytes[i] >= UInt8(ascii: "0") && bytes[i] <= UInt8(ascii: "9")
+    }
+
+    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`, with its exact integer value when it has one.
+    mutating func number() throws(JSONParseError) -> JSONNumber {
+        let start = index
+        var negative = false
+        if bytes[index] == UInt8(ascii: "-") { negative = true; index += 1 }
+        guard isDigit(index) else { throw error("invalid number") }
+        var digits: [UInt8] = []   // significant digits, integer and fraction parts together
+        if bytes[index] == UInt8(ascii: "0") {
+            index += 1
+            if isDigit(index) { throw error("leading zero in number") }
+            digits.append(0)
+        } else {
+            while isDigit(index) { digits.append(bytes[index] - 48); index += 1 }
+        }
+        var exponent = 0
+        if index < bytes.count && bytes[index] == UInt8(ascii: ".") {
+            index += 1
+            guard isDigit(index) else { throw error("invalid number") }
+            while isDigit(index) { digits.append(bytes[index] - 48); exponent -= 1; index += 1 }
+        }
+        if index < bytes.count && (bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E")) {
+            index += 1
+            var expNegative = false
+            if index < bytes.count && (bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-")) {
+                expNegative = bytes[index] == UInt8(ascii: "-")
+                index += 1
+            }
+            guard isDigit(index) else { throw error("invalid number") }
+            var e = 0
+            while isDigit(index) {
+                if e < 100_000 { e = e * 10 + Int(bytes[index] - 48) }
+                index += 1
+            }
+            exponent += expNegative ? -e : e
+        }
+        let literal = String(decoding: bytes[start..<index], as: UTF8.self)
+        return JSONNumber(literal: literal, integer: JSONParser.exactInteger(digits, exponent, negative))
+    }
+
+    /// digits × 10^exponent when that is an integer that fits in 18 digits; nil otherwise.
+    static func exactInteger(_ digits: [UInt8], _ exponent: Int, _ negative: Bool) -> Int64? {
+        var digits = digits
+        var exponent = exponent
+        while exponent < 0, let last = digits.last, last == 0, digits.count > 1 {
+            digits.removeLast()
+            exponent += 1
+        }
+        var first = 0
+        while first < digits.count - 1 && digits[first] == 0 { first += 1 }
+        let significant = digits[first...]
+        if significant.count == 1 && significant.first == 0 { return 0 }
+        guard exponent >= 0, significant.count + exponent <= 18 else { return nil }
+        var value: Int64 = 0
+        for d in significant { value = value * 10 + Int64(d) }
+        for _ in 0..<exponent { value *= 10 }
+        return negative ? -value : value
+    }
+}
+
+/// UTF-8 validation (RFC 3629: no overlongs, no surrogates, nothing above U+10FFFF) and encoding.
+public enum UTF8Check {
+    public static func firstInvalid(_ bytes: [UInt8]) -> Int? {
+        var i = 0
+        let n = bytes.count
+        while i < n {
+            let b = bytes[i]
+            if b < 0x80 { i += 1; continue }
+            var need = 0
+            var lower: UInt8 = 0x80, upper: UInt8 = 0xBF
+            switch b {
+            case 0xC2...0xDF: need = 1
+            case 0xE0: need = 2; lower = 0xA0
+            case 0xE1...0xEC, 0xEE...0xEF: need = 2
+            case 0xED: need = 2; upper = 0x9F
+            case 0xF0: need = 3; lower = 0x90
+            case 0xF1...0xF3: need = 3
+            case 0xF4: need = 3; upper = 0x8F
+            default: return i
+            }
+            guard i + need < n else { return i }
+            if bytes[i + 1] < lower || bytes[i + 1] > upper { return i }
+            for k in 2..<(need + 1) where bytes[i + k] < 0x80 || bytes[i + k] > 0xBF { return i }
+            i += need + 1
+        }
+        return nil
+    }
+
+    public static func encode(_ scalar: UInt32, into out: inout [UInt8]) {
+        switch scalar {
+        case 0..<0x80:
+            out.append(UInt8(scalar))
+        case 0x80..<0x800:
+            out.append(UInt8(0xC0 | (scalar >> 6)))
+            out.append(UInt8(0x80 | (scalar & 0x3F)))
+        case 0x800..<0x10000:
+            out.append(UInt8(0xE0 | (scalar >> 12)))
+            out.append(UInt8(0x80 | ((scalar >> 6) & 0x3F)))
+            out.append(UInt8(0x80 | (scalar & 0x3F)))
+        default:
+            out.append(UInt8(0xF0 | (scalar >> 18)))
+            out.append(UInt8(0x80 | ((scalar >> 12) & 0x3F)))
+            out.append(UInt8(0x80 | ((scalar >> 6) & 0x3F)))
+            out.append(UInt8(0x80 | (scalar & 0x3F)))
+        }
+    }
+}
