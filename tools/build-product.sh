@@ -7,7 +7,7 @@ cd "$here"
 TC=$(dirname "$(dirname "$(readlink -f "$(command -v swift)")")")
 EMB=$TC/lib/swift/embedded
 prefix=$(tools/deps.sh libs "$arch" "$crypto")
-scratch=.build-emb-$arch-$crypto
+scratch=${SLUICE_SCRATCH:-.build-emb-$arch-$crypto}
 mkdir -p "$scratch" "$(dirname "$out")"
 export EMBEDDED=1 SLUICE_CRYPTO=$crypto
 
