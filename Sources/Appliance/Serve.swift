@@ -1,17 +1,28 @@
 import CLinux
 import Relay
 
-/// `sluice serve`: the HTTP API until SIGTERM/SIGINT. Signals are blocked in every thread and taken synchronously
-/// by the main thread, so no handler runs in signal context.
+/// `sluice serve`: the HTTP API and the tunnels until SIGTERM/SIGINT; SIGHUP reloads the configuration.
+/// Signals are blocked in every thread and taken synchronously by the main thread, so no handler runs in signal
+/// context; the main thread also drives the SSE keepalives.
 public enum Serve {
-    public static let defaultListen = "127.0.0.1:30003"
-
     public static func run(_ options: ServeOptions) -> Int32 {
-        let listen = options.listen ?? defaultListen
-        guard let address = SocketAddress(hostPort: listen) else {
-            Output.err("sluice serve: --listen: '\(listen)' is not ADDR:PORT with a numeric address\n")
+        let files = RealFileAccess()
+        let configPath = ConfigLoader.resolvePath(flag: options.config, env: Environment.get("SLUICE_CONFIG"),
+                                                  files: files)
+        var config: Config
+        switch Startup.loadConfig(path: configPath, files: files) {
+        case .failure(let errors):
+            for problem in errors.problems { Output.err("\(problem.description)\n") }
+            return 1
+        case .success(let loaded): config = loaded
+        }
+        if let state = options.state { config.stateDir = state }
+        if let listen = options.listen { config.listen = listen }
+        guard let address = SocketAddress(hostPort: config.listen) else {
+            Output.err("listen: '\(config.listen)' is not ADDR:PORT with a numeric address\n")
             return 1
         }
+
         let signals: [Int32] = [SIGTERM, SIGINT, SIGHUP]
         cl_ignore_sigpipe()
         _ = signals.withUnsafeBufferPointer { cl_block_signals($0.baseAddress, Int32($0.count)) }
@@ -21,28 +32,149 @@ public enum Serve {
         }
         defer { SSHLibrary.shutdown() }
 
-        let server = HTTPServer(handler: Router())
-        guard let port = server.start(HTTPServer.Settings(address: address)) else {
-            Log.error("serve.listen_failed", [("addr", address.description), ("error", "cannot bind")])
-            Output.err("sluice serve: cannot listen on \(address.description)\n")
+        let secret: Startup.JWTSecret
+        switch Startup.jwtSecret(config) {
+        case .failure(let problem):
+            Log.error("state.failed", [("error", problem.message)])
+            Output.err("\(problem.message)\n")
+            return 2
+        case .success(let found): secret = found
+        }
+
+        guard let manager = TunnelManager(config: config, driver: UnavailableDriver()) else {
+            Log.error("serve.start_failed", [("error", "cannot create the control thread")])
             return 2
         }
-        var bound = address
-        bound = SocketAddress(ip: address.ipString, port: port) ?? address
-        Log.info("serve.listening", [("addr", bound.description), ("version", BuildInfo.version)])
+        let context = ApplianceContext(config: config, secret: Array(secret.value.utf8), manager: manager)
+        manager.onChange = { _ in context.hub.publish() }
+        guard manager.start() else {
+            Log.error("serve.start_failed", [("error", "cannot start the control thread")])
+            return 2
+        }
+        let server = HTTPServer(handler: Router(context: context))
+        guard let port = server.start(HTTPServer.Settings(address: address)) else {
+            Log.error("serve.listen_failed", [("addr", address.description)])
+            Output.err("sluice serve: cannot listen on \(address.description)\n")
+            manager.stop()
+            return 2
+        }
+        let bound = SocketAddress(ip: address.ipString, port: port) ?? address
+        Log.info("serve.listening", [("addr", bound.description), ("version", BuildInfo.version),
+                                     ("config", configPath ?? "embedded-default"), ("state", config.stateDir)])
+        if configPath == nil && secret.created {
+            Startup.printFirstStart(url: "http://\(bound.description)", config: config, secret: secret.value)
+        }
 
+        var current = config
         while true {
-            let signal = signals.withUnsafeBufferPointer { cl_wait_signal($0.baseAddress, Int32($0.count), 1000) }
+            let signal = signals.withUnsafeBufferPointer { cl_wait_signal($0.baseAddress, Int32($0.count), 250) }
             if signal == SIGTERM || signal == SIGINT {
                 Log.info("serve.stopping", [("signal", signal == SIGTERM ? "TERM" : "INT")])
                 break
             }
             if signal == SIGHUP {
-                Log.info("config.reload_skipped", [("reason", "no configuration file in use")])
+                if let reloaded = Startup.reload(current, path: configPath, files: files) {
+                    current = reloaded
+                    context.config.set(reloaded)
+                    manager.reload(reloaded)
+                    context.hub.publish()
+                }
             }
+            context.hub.tick(keepaliveSeconds: current.sseKeepaliveSeconds)
         }
+
+        // MHD aborts when stopped with suspended connections: end the streams first, then the rest.
+        context.hub.closeAll()
+        let deadline = Clock.monotonicMs() + 2000
+        while context.hub.count > 0 && Clock.monotonicMs() < deadline { usleep(10_000) }
+        manager.stop()
         server.stop()
         Log.info("serve.stopped")
         return 0
+    }
+}
+
+/// The start-up steps of `serve` and `token` that need the configuration and the state directory.
+public enum Startup {
+    public struct JWTSecret {
+        public let value: String
+        public let created: Bool
+    }
+
+    public static func loadConfig(path: String?, files: any FileAccess) -> Result<Config, ConfigErrors> {
+        guard let path else { return .success(ConfigLoader.embeddedDefault(stateEnv: Environment.get("SLUICE_STATE"))) }
+        return ConfigLoader.load(path: path, files: files)
+    }
+
+    /// `jwtSecretFile` when configured (validated at load), else `<stateDir>/jwt_secret`, created on first start.
+    public static func jwtSecret(_ config: Config) -> Result<JWTSecret, StartupError> {
+        if let file = config.jwtSecretFile {
+            guard let bytes = RealFileAccess().read(file, limit: 64 * 1024) else {
+                return .failure(StartupError("jwtSecretFile: cannot read \(file)"))
+            }
+            return .success(JWTSecret(value: SecretText.trimmingOneNewline(bytes), created: false))
+        }
+        let state = StateDirectory(path: config.stateDir)
+        if let problem = state.prepare() { return .failure(StartupError("stateDir: \(problem)")) }
+        guard let (value, created) = state.jwtSecret() else {
+            return .failure(StartupError("stateDir: cannot create \(config.stateDir)/jwt_secret"))
+        }
+        return .success(JWTSecret(value: value, created: created))
+    }
+
+    static func printFirstStart(url: String, config: Config, secret: String) {
+        guard let admin = config.users.first(where: { $0.admin }) else { return }
+        let token = JWT.sign(userId: admin.id, secret: Array(secret.utf8), now: Clock.unixSeconds(),
+                             ttl: TokenCommand.defaultTTL)
+        Output.out("Sluice is listening on \(url)\nAdmin token (\(admin.id), valid 24 h): \(token)\n")
+    }
+
+    /// SIGHUP: a valid new configuration replaces the old; an invalid one is refused and the old one stays.
+    static func reload(_ current: Config, path: String?, files: any FileAccess) -> Config? {
+        guard let path else {
+            Log.info("config.reload_skipped", [("reason", "embedded default in use")])
+            return nil
+        }
+        switch ConfigLoader.load(path: path, files: files) {
+        case .failure(let errors):
+            for problem in errors.problems { Log.warn("config.reload_problem", [("problem", problem.description)]) }
+            Log.warn("config.reload_refused", [("problems", String(errors.problems.count))])
+            return nil
+        case .success(var next):
+            // these take effect only at the next start
+            if next.listen != current.listen { Log.info("config.restart_needed", [("key", "listen")]) }
+            if next.stateDir != current.stateDir { Log.info("config.restart_needed", [("key", "stateDir")]) }
+            if next.jwtSecretFile != current.jwtSecretFile { Log.info("config.restart_needed", [("key", "jwtSecretFile")]) }
+            next.listen = current.listen
+            next.stateDir = current.stateDir
+            next.jwtSecretFile = current.jwtSecretFile
+            Log.info("config.reloaded", [("hosts", String(next.hosts.count)), ("users", String(next.users.count))])
+            return next
+        }
+    }
+}
+
+public struct StartupError: Error {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+}
+
+public enum Environment {
+    public static func get(_ name: String) -> String? {
+        guard let value = getenv(name) else { return nil }
+        let text = String(cString: value)
+        return text.isEmpty ? nil : text
+    }
+}
+
+/// Secret files lose one trailing newline (`\n` or `\r\n`), so `echo secret > file` works.
+public enum SecretText {
+    public static func trimmingOneNewline(_ bytes: [UInt8]) -> String {
+        var end = bytes.count
+        if end > 0 && bytes[end - 1] == 0x0A {
+            end -= 1
+            if end > 0 && bytes[end - 1] == 0x0D { end -= 1 }
+        }
+        return String(decoding: bytes[0..<end], as: UTF8.self)
     }
 }

@@ -13,6 +13,8 @@
 static const unsigned int CMHD_SERVER_FLAGS = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME
     | MHD_ALLOW_UPGRADE | MHD_USE_TURBO;
 static const unsigned int CMHD_USE_IPV6 = MHD_USE_IPv6;
+static const uint64_t CMHD_SIZE_UNKNOWN = MHD_SIZE_UNKNOWN;
+static const ssize_t CMHD_READER_END = MHD_CONTENT_READER_END_OF_STREAM;
 
 typedef struct {
     const struct sockaddr *address;   /* listen address (IPv4 or IPv6) */

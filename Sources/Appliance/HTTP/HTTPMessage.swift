@@ -31,6 +31,8 @@ public struct HTTPResponse {
     public var status: Int
     public var headers: [(String, String)]
     public var body: [UInt8]
+    /// A response of unknown length produced as it goes (Server-Sent Events); `body` is unused then.
+    public var stream: (any HTTPStream)?
 
     public init(status: Int, contentType: String, body: [UInt8], headers: [(String, String)] = []) {
         self.status = status
@@ -46,6 +48,28 @@ public struct HTTPResponse {
     public static func json(_ status: Int, _ json: String, headers: [(String, String)] = []) -> HTTPResponse {
         HTTPResponse(status: status, contentType: "application/json", body: Array(json.utf8), headers: headers)
     }
+}
+
+public enum HTTPStreamRead {
+    case bytes(Int)   // this many bytes were written into the buffer
+    case wait         // nothing now: the server suspends the connection until `HTTPStreamWaker.wake`
+    case end          // the stream is over
+}
+
+/// Resumes a suspended streaming connection; valid until the stream's `finished` is called.
+public final class HTTPStreamWaker {
+    let resume: () -> Void
+    init(_ resume: @escaping () -> Void) { self.resume = resume }
+    public func wake() { resume() }
+}
+
+/// The producer of a streaming response. Every call comes from the server's thread except `wake`.
+public protocol HTTPStream: AnyObject {
+    /// The connection is in place; keep the waker to resume it when data arrives.
+    func attach(_ waker: HTTPStreamWaker)
+    func read(into buffer: UnsafeMutableRawBufferPointer) -> HTTPStreamRead
+    /// The connection is gone (closed by the peer, timed out, or the server is stopping). Never wake after this.
+    func finished()
 }
 
 /// The router's answer once the request line and headers are in: answer now (404, 405, 401, …) without reading

@@ -1,24 +1,146 @@
-/// Maps requests to answers. For now: the health check; every other path is 404 as the API contract writes it.
+import Relay
+
+/// The HTTP API (tunnels-api.md §1, §2, §6, §11). Decides in the order of §1: route (404/405), then
+/// authentication from the headers, then the body (413, then `Invalid JSON body`).
 public final class Router: HTTPHandler {
     public static let maxBodyBytes = 64 * 1024
 
-    public init() {}
+    let context: ApplianceContext
+
+    public init(context: ApplianceContext) {
+        self.context = context
+    }
+
+    enum Route {
+        case healthz, metrics, status, stream, statusOf(String), connect, disconnect, cancel
+    }
+
+    static let tunnelPrefix = "/ssh/tunnel/status/"
+
+    /// The route and the methods it answers; nil for an unknown path.
+    static func route(_ path: String) -> (Route, [String])? {
+        switch path {
+        case "/healthz": return (.healthz, ["GET", "HEAD"])
+        case "/metrics": return (.metrics, ["GET"])
+        case "/ssh/tunnel/status": return (.status, ["GET"])
+        case "/ssh/tunnel/status/stream": return (.stream, ["GET"])
+        case "/ssh/tunnel/connect": return (.connect, ["POST"])
+        case "/ssh/tunnel/disconnect": return (.disconnect, ["POST"])
+        case "/ssh/tunnel/cancel": return (.cancel, ["POST"])
+        default:
+            if path.hasPrefix(tunnelPrefix) && path.utf8.count > tunnelPrefix.utf8.count {
+                return (.statusOf(String(path.dropFirst(tunnelPrefix.count))), ["GET"])
+            }
+            return nil
+        }
+    }
+
+    static func error(_ status: Int, _ message: String, headers: [(String, String)] = []) -> HTTPResponse {
+        .json(status, JSONWriter.error(message), headers: headers)
+    }
+
+    func authenticate(_ request: HTTPRequestHead) -> Result<User, AuthFailure> {
+        RequestAuth.authenticate(cookie: request.header("Cookie"), authorization: request.header("Authorization"),
+                                 config: context.config.get(), secret: context.secret, now: Clock.unixSeconds())
+    }
+
+    static func answer(_ failure: AuthFailure) -> HTTPResponse {
+        let (status, body, headers) = RequestAuth.answer(failure)
+        return .json(status, body, headers: headers)
+    }
 
     public func head(_ request: HTTPRequestHead) -> HTTPDecision {
-        if request.path == "/healthz" {
-            guard request.method == "GET" || request.method == "HEAD" else {
-                return .respond(.json(405, #"{"error":"Method not allowed"}"#))
+        guard let (route, methods) = Router.route(request.path) else {
+            return .respond(Router.error(404, "Not found"))
+        }
+        guard methods.contains(request.method) else { return .respond(Router.error(405, "Method not allowed")) }
+        if case .healthz = route { return .respond(.text(200, "ok")) }
+        let user: User
+        switch authenticate(request) {
+        case .failure(let failure): return .respond(Router.answer(failure))
+        case .success(let found): user = found
+        }
+        switch route {
+        case .metrics:
+            guard user.admin else { return .respond(Router.error(403, "Admin access required")) }
+            return .respond(HTTPResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8",
+                                         body: Array(context.metricsText().utf8)))
+        case .status:
+            let json = context.statusJSON(for: user)
+            return .respond(.json(200, json))
+        case .statusOf(let name):
+            let config = context.config.get()
+            guard let row = context.manager.snapshot().row(named: name), let host = config.host(id: row.hostId),
+                  config.mayUse(host, user) else {
+                return .respond(Router.error(404, "Tunnel not found"))
             }
+            let body: JSONValue = .object([("name", .string(name)), ("status", row.status.json())])
+            return .respond(.json(200, JSONWriter.write(body)))
+        case .stream:
+            guard let subscriber = context.hub.subscribe(userId: user.id) else {
+                return .respond(Router.error(503, "Too many subscribers"))
+            }
+            var response = HTTPResponse(status: 200, contentType: "text/event-stream", body: [], headers: [
+                ("Cache-Control", "no-store, no-transform"), ("Connection", "keep-alive"), ("X-Accel-Buffering", "no"),
+            ])
+            response.stream = subscriber
+            return .respond(response)
+        case .connect, .disconnect, .cancel:
+            return .readBody(limit: Router.maxBodyBytes)
+        case .healthz:
             return .respond(.text(200, "ok"))
         }
-        return .respond(.json(404, #"{"error":"Not found"}"#))
     }
 
     public func complete(_ request: HTTPRequestHead, body: [UInt8]) -> HTTPResponse {
-        .json(404, #"{"error":"Not found"}"#)
+        guard let (route, _) = Router.route(request.path) else { return Router.error(404, "Not found") }
+        let user: User
+        switch authenticate(request) {
+        case .failure(let failure): return Router.answer(failure)
+        case .success(let found): user = found
+        }
+        if !body.isEmpty, (try? JSONParser.parse(body)) == nil {
+            return Router.error(400, "Invalid JSON body")
+        }
+        switch route {
+        case .connect:
+            switch ConnectValidation.validate(body: body, config: context.config.get(), user: user) {
+            case .failure(let error): return Router.error(error.status, error.message)
+            case .success(let request):
+                guard context.manager.connect(request) else { return Router.error(500, "Failed to connect tunnel") }
+                Log.info("tunnel.connect_requested", [("tunnel", request.name.text), ("user", user.id)])
+                return .json(200, JSONWriter.write(.object([
+                    ("message", .string("Connection request received")), ("tunnelName", .string(request.name.text)),
+                ])))
+            }
+        case .disconnect, .cancel:
+            let isCancel: Bool
+            if case .cancel = route { isCancel = true } else { isCancel = false }
+            let name: String
+            switch ConnectValidation.tunnelName(body: body) {
+            case .failure(let error): return Router.error(error.status, error.message)
+            case .success(let found): name = found
+            }
+            let result = isCancel ? context.manager.cancel(name, user: user)
+                                  : context.manager.disconnect(name, user: user)
+            switch result {
+            case .notFound: return Router.error(404, "Tunnel not found")
+            case .unavailable:
+                return Router.error(500, isCancel ? "Failed to cancel tunnel retry" : "Failed to disconnect tunnel")
+            case .done:
+                Log.info(isCancel ? "tunnel.cancel_requested" : "tunnel.disconnect_requested",
+                         [("tunnel", name), ("user", user.id)])
+                return .json(200, JSONWriter.write(.object([
+                    ("message", .string(isCancel ? "Cancel request received" : "Disconnect request received")),
+                    ("tunnelName", .string(name)),
+                ])))
+            }
+        default:
+            return Router.error(405, "Method not allowed")
+        }
     }
 
     public func bodyTooLarge(_ request: HTTPRequestHead) -> HTTPResponse {
-        .json(413, #"{"error":"Request body too large"}"#)
+        Router.error(413, "Request body too large")
     }
 }

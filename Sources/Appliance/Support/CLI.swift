@@ -6,6 +6,8 @@ import Relay
 public enum CLI {
     public static let usage = """
         usage: sluice serve [--config FILE] [--listen ADDR:PORT] [--state DIR]
+               sluice token --user ID [--config FILE] [--ttl SECONDS]
+               sluice check [--config FILE]
                sluice version
 
         """
@@ -44,6 +46,8 @@ public enum CLI {
                 Output.err("sluice serve: \(problem.message)\n")
                 return 1
             }
+        case "token":
+            return TokenCommand.run(options)
         case "help", "--help", "-h":
             Output.out(usage)
             return 0

@@ -1,0 +1,47 @@
+/// `GET /metrics` in the Prometheus text format (admins only: it names every tunnel).
+public enum Metrics {
+    public static func render(snapshot: TunnelSnapshot, subscribers: Int) -> String {
+        var out = ""
+        family(&out, "sluice_build_info", "gauge", "Build of this binary.")
+        out += "sluice_build_info{version=\"\(BuildInfo.version)\",target=\"\(BuildInfo.targetTriple)\"} 1\n"
+        family(&out, "sluice_tunnels", "gauge", "Tunnels in the registry.")
+        out += "sluice_tunnels \(snapshot.rows.count)\n"
+        family(&out, "sluice_tunnel_status", "gauge", "1 for the current status of each tunnel.")
+        for row in snapshot.rows {
+            out += "sluice_tunnel_status{tunnel=\"\(label(row.name))\",status=\"\(row.status.state.rawValue)\"} 1\n"
+        }
+        family(&out, "sluice_tunnel_up", "gauge", "1 when the tunnel is connected.")
+        for row in snapshot.rows { out += "sluice_tunnel_up{tunnel=\"\(label(row.name))\"} \(row.status.state == .connected ? 1 : 0)\n" }
+        family(&out, "sluice_tunnel_retries", "gauge", "Retry count of the current failure streak.")
+        for row in snapshot.rows { out += "sluice_tunnel_retries{tunnel=\"\(label(row.name))\"} \(row.status.retryCount ?? 0)\n" }
+        family(&out, "sluice_tunnel_received_bytes", "gauge", "Bytes received since the tunnel connected.")
+        for row in snapshot.rows { out += "sluice_tunnel_received_bytes{tunnel=\"\(label(row.name))\"} \(row.status.bytesIn)\n" }
+        family(&out, "sluice_tunnel_sent_bytes", "gauge", "Bytes sent since the tunnel connected.")
+        for row in snapshot.rows { out += "sluice_tunnel_sent_bytes{tunnel=\"\(label(row.name))\"} \(row.status.bytesOut)\n" }
+        family(&out, "sluice_tunnel_active_connections", "gauge", "Open forwarded connections.")
+        for row in snapshot.rows {
+            out += "sluice_tunnel_active_connections{tunnel=\"\(label(row.name))\"} \(row.status.activeConnections)\n"
+        }
+        family(&out, "sluice_sse_subscribers", "gauge", "Open status streams.")
+        out += "sluice_sse_subscribers \(subscribers)\n"
+        return out
+    }
+
+    static func family(_ out: inout String, _ name: String, _ type: String, _ help: String) {
+        out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+    }
+
+    /// Label values escape backslash, double quote and newline.
+    static func label(_ value: String) -> String {
+        var out = ""
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "\\": out += "\\\\"
+            case "\"": out += "\\\""
+            case "\n": out += "\\n"
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,344 @@
+import Relay
+
+enum AttemptReport {
+    case connected
+    case failed(String)
+    case disconnected(String)
+    case traffic(bytesIn: Int64, bytesOut: Int64, active: Int)
+}
+
+public enum TunnelCommandResult {
+    case done
+    case notFound
+    /// The control thread did not answer in time (→ 500).
+    case unavailable
+}
+
+/// Owns every tunnel's state on one control thread (tunnels-api.md §8): commands arrive with `Reactor.call`,
+/// driver reports with `Reactor.post`, and a tick drives countdowns and the attempt watchdog. After each change it
+/// publishes an immutable snapshot that HTTP handlers and the SSE hub read without touching the state.
+public final class TunnelManager {
+    public static let attemptTimeoutMs: Int64 = 60_000
+    public static let retryResetMs: Int64 = 30_000
+    static let exhaustedPrefix = "Max retries exhausted: "
+
+    let reactor: Reactor
+    let driver: any TunnelDriver
+    private var config: Config
+    private var entries: [String: TunnelEntry] = [:]
+    private var order: [String] = []
+    private var attemptOwners: [UInt64: String] = [:]
+    private var nextAttempt: UInt64 = 1
+    private var version: UInt64 = 0
+    private let published = Locked<TunnelSnapshot>(.empty)
+    private var events: TunnelEvents?
+    /// Called on the control thread after every published change (set before `start`).
+    public var onChange: ((TunnelSnapshot) -> Void)?
+
+    public init?(config: Config, driver: any TunnelDriver) {
+        guard let reactor = Reactor(tickMilliseconds: 200) else { return nil }
+        self.reactor = reactor
+        self.driver = driver
+        self.config = config
+    }
+
+    public func start() -> Bool {
+        events = TunnelEvents(manager: self)
+        reactor.post { [self] in
+            self.reactor.setTick { [self] in self.tick() }
+            self.registerConfigured()
+            self.publish()
+        }
+        return reactor.start(name: "tunnels")
+    }
+
+    /// Ends every attempt (listeners closed, sessions ended) and stops the control thread.
+    public func stop() {
+        reactor.call { [self] in
+            for name in self.order { if let entry = self.entries[name] { self.release(entry) } }
+        }
+        reactor.stop()
+        events = nil
+    }
+
+    public func snapshot() -> TunnelSnapshot { published.get() }
+
+    // MARK: commands (any thread; each waits for the control thread so the answer reflects the change)
+
+    public func connect(_ request: ConnectRequest) -> Bool {
+        reactor.call { [self] in
+            let entry = self.entry(for: request.name.text, hostId: request.host.id)
+            self.release(entry)
+            entry.request = request
+            entry.retryCount = 0
+            self.beginAttempt(entry, keepWaiting: false)
+        }
+    }
+
+    public func disconnect(_ name: String, user: User) -> TunnelCommandResult {
+        stopCommand(name, user: user) { entry in
+            var status = TunnelStatus(state: .disconnected)
+            status.manualDisconnect = true
+            return status
+        }
+    }
+
+    public func cancel(_ name: String, user: User) -> TunnelCommandResult {
+        stopCommand(name, user: user) { _ in
+            var status = TunnelStatus(state: .failed)
+            status.reason = "Retry cancelled"
+            return status
+        }
+    }
+
+    /// SIGHUP: tunnels of removed hosts stop and leave the registry; tunnels of changed hosts restart; new
+    /// configured tunnels are listed; tunnels of unchanged hosts keep running.
+    public func reload(_ newConfig: Config) {
+        reactor.call { [self] in
+            let old = self.config
+            self.config = newConfig
+            for name in self.order {
+                guard let entry = self.entries[name] else { continue }
+                guard let host = newConfig.host(id: entry.hostId) else {
+                    self.remove(entry)
+                    continue
+                }
+                if old.host(id: entry.hostId) != host, entry.request != nil, entry.attempt != 0 || entry.waiting {
+                    entry.request?.host = host
+                    self.release(entry)
+                    entry.retryCount = 0
+                    self.beginAttempt(entry, keepWaiting: false)
+                } else {
+                    entry.request?.host = host
+                }
+            }
+            let configured = self.registerConfigured()
+            for name in self.order {
+                guard let entry = self.entries[name], entry.fromConfig, !configured.contains(name),
+                      entry.request == nil || entry.attempt == 0 && !entry.waiting else { continue }
+                self.remove(entry)
+            }
+            self.publish()
+        }
+    }
+
+    func report(_ attempt: UInt64, _ report: AttemptReport) {
+        reactor.post { [self] in
+            guard let name = self.attemptOwners[attempt], let entry = self.entries[name],
+                  entry.attempt == attempt else { return }   // a stale report from a released attempt
+            switch report {
+            case .connected:
+                entry.attempting = false
+                entry.connected = true
+                entry.waiting = false
+                entry.connectedSinceMs = Clock.monotonicMs()
+                self.setStatus(entry, TunnelStatus(state: .connected))
+            case .failed(let reason):
+                self.attemptEnded(entry, reason: reason, wasConnected: false)
+            case .disconnected(let reason):
+                self.attemptEnded(entry, reason: reason, wasConnected: entry.connected)
+            case .traffic(let bytesIn, let bytesOut, let active):
+                var status = entry.status
+                status.bytesIn = bytesIn
+                status.bytesOut = bytesOut
+                status.activeConnections = active
+                if status != entry.status {
+                    entry.status = status
+                    self.publish()
+                }
+            }
+        }
+    }
+
+    // MARK: control thread
+
+    private func stopCommand(_ name: String, user: User,
+                             _ final: @escaping (TunnelEntry) -> TunnelStatus) -> TunnelCommandResult {
+        var result = TunnelCommandResult.unavailable
+        let answered = reactor.call { [self] in
+            guard let entry = self.entries[name], let host = self.config.host(id: entry.hostId),
+                  self.config.mayUse(host, user) else {
+                result = .notFound
+                return
+            }
+            self.release(entry)
+            entry.retryCount = 0
+            self.setStatus(entry, final(entry))
+            result = .done
+        }
+        return answered ? result : .unavailable
+    }
+
+    @discardableResult
+    private func registerConfigured() -> Set<String> {
+        var names = Set<String>()
+        for host in config.hosts {
+            for (index, tunnel) in host.tunnels.enumerated() {
+                let name = TunnelName.configured(host: host, index: index, tunnel: tunnel)
+                names.insert(name)
+                if let existing = entries[name] {
+                    existing.fromConfig = true
+                } else {
+                    let entry = TunnelEntry(name: name, hostId: host.id, status: stamped(TunnelStatus(state: .disconnected)),
+                                            fromConfig: true)
+                    entries[name] = entry
+                    order.append(name)
+                }
+            }
+        }
+        return names
+    }
+
+    private func entry(for name: String, hostId: Int) -> TunnelEntry {
+        if let existing = entries[name] { return existing }
+        let entry = TunnelEntry(name: name, hostId: hostId, status: stamped(TunnelStatus(state: .disconnected)),
+                                fromConfig: false)
+        entries[name] = entry
+        order.append(name)
+        return entry
+    }
+
+    private func remove(_ entry: TunnelEntry) {
+        release(entry)
+        entries[entry.name] = nil
+        order.removeAll { $0 == entry.name }
+        publish()
+    }
+
+    /// Frees the attempt's resources synchronously; reports from it are ignored from now on.
+    private func release(_ entry: TunnelEntry) {
+        if entry.attempt != 0 {
+            let attempt = entry.attempt
+            attemptOwners[attempt] = nil
+            entry.attempt = 0
+            driver.stop(attempt: attempt)
+        }
+        entry.attempting = false
+        entry.connected = false
+        entry.waiting = false
+    }
+
+    private func beginAttempt(_ entry: TunnelEntry, keepWaiting: Bool) {
+        guard let request = entry.request, let events else { return }
+        let attempt = nextAttempt
+        nextAttempt += 1
+        entry.attempt = attempt
+        attemptOwners[attempt] = entry.name
+        entry.attempting = true
+        entry.connected = false
+        entry.attemptStartedMs = Clock.monotonicMs()
+        if keepWaiting {
+            var status = entry.status
+            status.nextRetryIn = nil
+            setStatus(entry, status)
+            entry.waiting = false
+        } else {
+            entry.waiting = false
+            setStatus(entry, TunnelStatus(state: .connecting))
+        }
+        driver.start(request, attempt: attempt, events: events)
+    }
+
+    private func attemptEnded(_ entry: TunnelEntry, reason rawReason: String, wasConnected: Bool) {
+        release(entry)
+        let reason = rawReason.hasPrefix(TunnelManager.exhaustedPrefix)
+            ? String(rawReason.dropFirst(TunnelManager.exhaustedPrefix.count)) : rawReason
+        let type = ErrorClassifier.classify(reason)
+        var status = TunnelStatus(state: wasConnected ? .disconnected : .failed)
+        status.reason = reason
+        status.errorType = type
+        setStatus(entry, status)
+        guard let request = entry.request, type != .AUTHENTICATION_FAILED, type != .CONNECTION_FAILED else {
+            if wasConnected {
+                var terminal = status
+                terminal.state = .failed
+                setStatus(entry, terminal)
+            }
+            return
+        }
+        entry.retryCount += 1
+        if request.maxRetries != -1 && entry.retryCount > request.maxRetries {
+            var exhausted = TunnelStatus(state: .failed)
+            exhausted.retryExhausted = true
+            exhausted.reason = TunnelManager.exhaustedPrefix + reason
+            exhausted.errorType = type
+            setStatus(entry, exhausted)
+            return
+        }
+        var retrying = TunnelStatus(state: .retrying)
+        retrying.retryCount = entry.retryCount
+        retrying.maxRetries = request.maxRetries
+        retrying.nextRetryInMs = request.retryIntervalMs
+        retrying.reason = reason
+        retrying.errorType = type
+        setStatus(entry, retrying)
+
+        entry.waiting = true
+        entry.waitingRemaining = max(1, (request.retryIntervalMs + 999) / 1000)
+        entry.nextStepMs = Clock.monotonicMs() + 1000
+        var waiting = retrying
+        waiting.state = .waiting
+        waiting.nextRetryInMs = nil
+        waiting.nextRetryIn = entry.waitingRemaining
+        setStatus(entry, waiting)
+    }
+
+    private func tick() {
+        let now = Clock.monotonicMs()
+        for name in order {
+            guard let entry = entries[name] else { continue }
+            if entry.waiting && now >= entry.nextStepMs {
+                entry.waitingRemaining -= 1
+                if entry.waitingRemaining <= 0 {
+                    beginAttempt(entry, keepWaiting: true)
+                } else {
+                    entry.nextStepMs += 1000
+                    var status = entry.status
+                    status.nextRetryIn = entry.waitingRemaining
+                    setStatus(entry, status)
+                }
+            } else if entry.attempting && now - entry.attemptStartedMs >= TunnelManager.attemptTimeoutMs {
+                attemptEnded(entry, reason: "Connection attempt timed out after 60 s", wasConnected: false)
+            } else if entry.connected && entry.retryCount > 0 && now - entry.connectedSinceMs >= TunnelManager.retryResetMs {
+                entry.retryCount = 0   // the deviation of §8: a tunnel that stayed up earns its retries back
+            }
+        }
+    }
+
+    /// Sets a status, keeping the traffic counters and stamping `since` when the state itself changes.
+    private func setStatus(_ entry: TunnelEntry, _ status: TunnelStatus) {
+        var next = status
+        next.bytesIn = entry.status.bytesIn
+        next.bytesOut = entry.status.bytesOut
+        next.activeConnections = entry.status.activeConnections
+        next.since = entry.status.state == next.state ? entry.status.since : Clock.unixSeconds()
+        if next.state != .connected && entry.status.state == .connected {
+            next.activeConnections = 0
+        }
+        if next.state == .connecting {
+            next.bytesIn = 0
+            next.bytesOut = 0
+        }
+        guard next != entry.status else { return }
+        entry.status = next
+        publish()
+    }
+
+    private func stamped(_ status: TunnelStatus) -> TunnelStatus {
+        var s = status
+        s.since = Clock.unixSeconds()
+        return s
+    }
+
+    private func publish() {
+        version += 1
+        var rows: [TunnelRow] = []
+        rows.reserveCapacity(order.count)
+        for name in order {
+            if let entry = entries[name] { rows.append(TunnelRow(name: name, hostId: entry.hostId, status: entry.status)) }
+        }
+        let snapshot = TunnelSnapshot(version: version, rows: rows)
+        published.set(snapshot)
+        onChange?(snapshot)
+    }
+}

@@ -1,0 +1,52 @@
+/// What the API and the SSE hub read: an immutable copy of every tunnel's status, in registration order.
+public struct TunnelRow {
+    public let name: String
+    public let hostId: Int
+    public let status: TunnelStatus
+}
+
+public struct TunnelSnapshot {
+    public let version: UInt64
+    public let rows: [TunnelRow]
+
+    public static let empty = TunnelSnapshot(version: 0, rows: [])
+
+    public func row(named name: String) -> TunnelRow? { rows.first { $0.name == name } }
+
+    /// The GET /ssh/tunnel/status object for one user: only tunnels whose source host they may use.
+    public func json(for user: User, config: Config) -> JSONValue {
+        var members: [(String, JSONValue)] = []
+        for row in rows {
+            guard let host = config.host(id: row.hostId), config.mayUse(host, user) else { continue }
+            members.append((row.name, row.status.json()))
+        }
+        return .object(members)
+    }
+}
+
+/// One tunnel as the control thread sees it (never shared with other threads).
+final class TunnelEntry {
+    let name: String
+    let hostId: Int
+    /// nil until the tunnel is connected once (configured tunnels are listed before that).
+    var request: ConnectRequest?
+    var status: TunnelStatus
+    var fromConfig: Bool
+
+    var attempt: UInt64 = 0          // the driver attempt that owns resources now; 0: none
+    var attemptStartedMs: Int64 = 0
+    var attempting = false           // started, not yet connected or failed
+    var connected = false
+    var connectedSinceMs: Int64 = 0
+    var retryCount = 0
+    var waiting = false
+    var waitingRemaining = 0         // seconds shown as nextRetryIn
+    var nextStepMs: Int64 = 0
+
+    init(name: String, hostId: Int, status: TunnelStatus, fromConfig: Bool) {
+        self.name = name
+        self.hostId = hostId
+        self.status = status
+        self.fromConfig = fromConfig
+    }
+}
