@@ -6,6 +6,7 @@ import Relay
 public enum CLI {
     public static let usage = """
         usage: sluice serve [--config FILE] [--listen ADDR:PORT] [--state DIR]
+               sluice check [--config FILE]
                sluice version
 
         """
@@ -44,6 +45,7 @@ public enum CLI {
                 Output.err("sluice serve: \(problem.message)\n")
                 return 1
             }
+        case "check": return CheckCommand.run(options)
         case "help", "--help", "-h":
             Output.out(usage)
             return 0
