@@ -2,11 +2,28 @@ import Testing
 @testable import Appliance
 
 @Suite struct RouterTests {
-    let router = Router()
+    static let secret = Array(String(repeating: "s", count: 64).utf8)
+    let router: Router
 
-    func answer(_ method: String, _ path: String) -> HTTPResponse? {
-        if case .respond(let response) = router.head(HTTPRequestHead(method: method, path: path)) { return response }
+    init() {
+        var config = Config()
+        config.users = [User(id: "u-admin", username: "admin", admin: true), User(id: "u-ops", username: "ops")]
+        config.hosts = [Host(id: 1, name: "edge", owner: "u-admin")]
+        let manager = TunnelManager(config: config, driver: UnavailableDriver())!
+        router = Router(context: ApplianceContext(config: config, secret: RouterTests.secret, manager: manager))
+    }
+
+    func answer(_ method: String, _ path: String, token: String? = nil) -> HTTPResponse? {
+        var headers: [(String, String)] = []
+        if let token { headers.append(("Authorization", "Bearer \(token)")) }
+        if case .respond(let response) = router.head(HTTPRequestHead(method: method, path: path, headers: headers)) {
+            return response
+        }
         return nil
+    }
+
+    func token(_ user: String) -> String {
+        JWT.sign(userId: user, secret: RouterTests.secret, now: 1_000_000_000, ttl: 10_000_000_000)
     }
 
     @Test func healthzAnswersOk() throws {
@@ -21,8 +38,36 @@ import Testing
         #expect(String(decoding: response.body, as: UTF8.self) == #"{"error":"Not found"}"#)
     }
 
-    @Test func wrongMethodOnHealthzIs405() throws {
+    @Test func wrongMethodIs405BeforeAuthentication() throws {
         #expect(try #require(answer("POST", "/healthz")).status == 405)
+        #expect(try #require(answer("POST", "/ssh/tunnel/status")).status == 405)
+        #expect(try #require(answer("GET", "/ssh/tunnel/connect")).status == 405)
+    }
+
+    @Test func authenticationBeforeBody() throws {
+        let response = try #require(answer("POST", "/ssh/tunnel/connect"))
+        #expect(response.status == 401)
+        if case .readBody = router.head(HTTPRequestHead(method: "POST", path: "/ssh/tunnel/connect",
+                                                         headers: [("Authorization", "Bearer \(token("u-ops"))")])) {
+        } else {
+            Issue.record("an authenticated POST should read its body")
+        }
+    }
+
+    @Test func metricsAreForAdmins() throws {
+        #expect(try #require(answer("GET", "/metrics", token: token("u-admin"))).status == 200)
+        let denied = try #require(answer("GET", "/metrics", token: token("u-ops")))
+        #expect(denied.status == 403)
+        #expect(String(decoding: denied.body, as: UTF8.self) == #"{"error":"Admin access required"}"#)
+    }
+
+    @Test func invalidJSONBodyAndTooLarge() {
+        let head = HTTPRequestHead(method: "POST", path: "/ssh/tunnel/disconnect",
+                                   headers: [("Authorization", "Bearer \(token("u-admin"))")])
+        let bad = router.complete(head, body: Array("{nope".utf8))
+        #expect(bad.status == 400)
+        #expect(String(decoding: bad.body, as: UTF8.self) == #"{"error":"Invalid JSON body"}"#)
+        #expect(router.bodyTooLarge(head).status == 413)
     }
 
     @Test func headersAreCaseInsensitive() {

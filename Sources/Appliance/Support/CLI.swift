@@ -48,6 +48,8 @@ public enum CLI {
             }
         case "token":
             return TokenCommand.run(options)
+        case "check":
+            return CheckCommand.run(options)
         case "help", "--help", "-h":
             Output.out(usage)
             return 0

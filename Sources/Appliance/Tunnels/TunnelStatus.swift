@@ -12,6 +12,8 @@ public struct TunnelStatus: Equatable {
     public var retryCount: Int?
     public var maxRetries: Int?
     public var nextRetryIn: Int?
+    /// `retrying` reports the interval itself, retryInterval/1000, which need not be whole seconds.
+    public var nextRetryInMs: Int?
     public var reason: String?
     public var errorType: ErrorType?
     public var manualDisconnect: Bool?
@@ -35,7 +37,11 @@ public struct TunnelStatus: Equatable {
         ]
         if let retryCount { members.append(("retryCount", .int(retryCount))) }
         if let maxRetries { members.append(("maxRetries", .int(maxRetries))) }
-        if let nextRetryIn { members.append(("nextRetryIn", .int(nextRetryIn))) }
+        if let nextRetryIn {
+            members.append(("nextRetryIn", .int(nextRetryIn)))
+        } else if let nextRetryInMs {
+            members.append(("nextRetryIn", .number(TunnelStatus.seconds(milliseconds: nextRetryInMs))))
+        }
         if let reason { members.append(("reason", .string(reason))) }
         if let errorType { members.append(("errorType", .string(errorType.rawValue))) }
         if let manualDisconnect { members.append(("manualDisconnect", .bool(manualDisconnect))) }
@@ -45,5 +51,14 @@ public struct TunnelStatus: Equatable {
         members.append(("activeConnections", .int(activeConnections)))
         members.append(("since", .number(JSONNumber(integer: since))))
         return .object(members)
+    }
+
+    /// Milliseconds as decimal seconds without floating point: 1500 → 1.5, 5000 → 5.
+    static func seconds(milliseconds ms: Int) -> JSONNumber {
+        if ms % 1000 == 0 { return JSONNumber(integer: Int64(ms / 1000)) }
+        var fraction = String(ms % 1000)
+        while fraction.count < 3 { fraction = "0" + fraction }
+        while fraction.hasSuffix("0") { fraction.removeLast() }
+        return JSONNumber(literal: "\(ms / 1000).\(fraction)", integer: nil)
     }
 }
