@@ -11,7 +11,7 @@ let crypto = environment["SLUICE_CRYPTO"] ?? "openssl"
 
 var swiftSettings: [SwiftSetting] = crypto == "mbedtls" ? [.define("CRYPTO_MBEDTLS")] : []
 if embedded {
-    swiftSettings += [.enableExperimentalFeature("Embedded"), .unsafeFlags(["-wmo", "-Osize"])]
+    swiftSettings += [.enableExperimentalFeature("Embedded"), .unsafeFlags(["-wmo", "-Osize", "-Xfrontend", "-function-sections"])]
 }
 
 // Static link order: libssh2 before its crypto backend; mbedcrypto serves Sluice's own cryptography in both flavours.

@@ -17,7 +17,8 @@ case "$arch" in
       -Xswiftc -Xclang-linker -Xswiftc -static \
       -Xcc -I"$prefix/include" \
       -Xlinker "$EMB/x86_64-unknown-linux-gnu/libswiftUnicodeDataTables.a" \
-      -Xlinker -L"$prefix/lib" -Xlinker -lm -Xlinker --gc-sections ;;
+      -Xlinker -L"$prefix/lib" -Xlinker -lm -Xlinker --gc-sections \
+      -Xswiftc -Xllvm -Xswiftc -enable-machine-outliner ;;
   aarch64)
     sr=$(tools/deps.sh sysroot aarch64)
     cat > "$scratch/toolset.json" <<JSON
@@ -27,7 +28,8 @@ case "$arch" in
     "-Xclang-linker", "--target=aarch64-unknown-linux-gnu", "-Xclang-linker", "--sysroot=$sr",
     "-Xclang-linker", "-static", "-use-ld=lld",
     "-Xlinker", "$EMB/aarch64-none-none-elf/libswiftUnicodeDataTables.a",
-    "-Xlinker", "-L$prefix/lib", "-Xlinker", "--gc-sections" ] },
+    "-Xlinker", "-L$prefix/lib", "-Xlinker", "--gc-sections", "-Xlinker", "--icf=all",
+    "-Xllvm", "-enable-machine-outliner" ] },
   "cCompiler": { "extraCLIOptions": ["--target=aarch64-unknown-linux-gnu", "--sysroot=$sr", "-I$prefix/include"] } }
 JSON
     swift build -c release --triple aarch64-none-none-elf --toolset "$scratch/toolset.json" --scratch-path "$scratch" ;;

@@ -19,7 +19,8 @@ public enum Serve {
         if let state = options.state { config.stateDir = state }
         if let listen = options.listen { config.listen = listen }
         guard let address = SocketAddress(hostPort: config.listen) else {
-            Output.err("listen: '\(config.listen)' is not ADDR:PORT with a numeric address\n")
+            let source = options.listen != nil ? "--listen" : "listen"
+            Output.err("\(source): '\(config.listen)' is not ADDR:PORT with a numeric address\n")
             return 1
         }
 

@@ -98,6 +98,9 @@ static inline int cl_wait_signal(const int *sigs, int count, long timeout_ms) {
     return s < 0 ? 0 : s;
 }
 
+/* open(2) is variadic, so Swift cannot call it */
+static inline int cl_open(const char *path, int flags, unsigned mode) { return open(path, flags | O_CLOEXEC, mode); }
+
 /* SIG_IGN is a cast macro Swift cannot import */
 static inline void cl_ignore_sigpipe(void) { signal(SIGPIPE, SIG_IGN); }
 

@@ -53,10 +53,14 @@ final class HTTPRequestState {
     let limit: Int
     var body: [UInt8] = []
     var tooLarge = false
+    /// Decided from the headers alone, sent on the next call: MHD closes any connection whose response is queued
+    /// in the first call, so answering there would cost every client its keep-alive.
+    var decided: HTTPResponse?
 
-    init(head: HTTPRequestHead, limit: Int) {
+    init(head: HTTPRequestHead, limit: Int, decided: HTTPResponse? = nil) {
         self.head = head
         self.limit = limit
+        self.decided = decided
     }
 }
 
@@ -72,7 +76,7 @@ private func httpAccessHandler(
         let state = Unmanaged<HTTPRequestState>.fromOpaque(existing).takeUnretainedValue()
         if uploadSize.pointee > 0 {
             let count = uploadSize.pointee
-            if !state.tooLarge {
+            if !state.tooLarge && state.decided == nil {
                 if state.body.count + count > state.limit {
                     state.tooLarge = true
                     state.body = []
@@ -85,6 +89,7 @@ private func httpAccessHandler(
             uploadSize.pointee = 0   // consumed (or discarded, so that the 413 can go out at the end)
             return .YES
         }
+        if let decided = state.decided { return queue(decided, on: connection) }
         let response = state.tooLarge ? server.handler.bodyTooLarge(state.head)
                                       : server.handler.complete(state.head, body: state.body)
         return queue(response, on: connection)
@@ -94,7 +99,14 @@ private func httpAccessHandler(
                                headers: requestHeaders(connection))
     switch server.handler.head(head) {
     case .respond(let response):
-        return queue(response, on: connection)
+        // A request that carries a body is answered at once (and its connection closed) rather than read in vain.
+        let declared = head.header("Content-Length").flatMap { Int($0) } ?? 0
+        if declared > 0 || head.header("Transfer-Encoding") != nil {
+            return queue(response, on: connection)
+        }
+        let state = HTTPRequestState(head: head, limit: 0, decided: response)
+        conCls.pointee = Unmanaged.passRetained(state).toOpaque()
+        return .YES
     case .readBody(let limit):
         if let length = head.header("Content-Length"), let declared = Int(length), declared > limit {
             return queue(server.handler.bodyTooLarge(head), on: connection)
@@ -131,12 +143,56 @@ private func requestHeaders(_ connection: OpaquePointer) -> [(String, String)] {
     return collector.headers
 }
 
-private func queue(_ response: HTTPResponse, on connection: OpaquePointer) -> MHD_Result {
+/// Keeps a stream and its connection together for MHD's reader and free callbacks.
+final class HTTPStreamContext {
+    let stream: any HTTPStream
+    let connection: OpaquePointer
+    init(stream: any HTTPStream, connection: OpaquePointer) {
+        self.stream = stream
+        self.connection = connection
+    }
+}
+
+private func streamReader(_ cls: UnsafeMutableRawPointer?, _ position: UInt64, _ buffer: UnsafeMutablePointer<CChar>?,
+                          _ max: Int) -> Int {
+    guard let cls, let buffer else { return CMHD_READER_END }
+    let context = Unmanaged<HTTPStreamContext>.fromOpaque(cls).takeUnretainedValue()
+    switch context.stream.read(into: UnsafeMutableRawBufferPointer(start: buffer, count: max)) {
+    case .bytes(let n): return n
+    case .end: return CMHD_READER_END
+    case .wait:
+        // legal from the content reader; a wake that raced ahead turns this into a no-op
+        MHD_suspend_connection(context.connection)
+        return 0
+    }
+}
+
+private func streamFinished(_ cls: UnsafeMutableRawPointer?) {
+    guard let cls else { return }
+    let context = Unmanaged<HTTPStreamContext>.fromOpaque(cls).takeRetainedValue()
+    context.stream.finished()
+}
+
+private func makeResponse(_ response: HTTPResponse, on connection: OpaquePointer) -> OpaquePointer? {
+    if let stream = response.stream {
+        let context = HTTPStreamContext(stream: stream, connection: connection)
+        let raw = Unmanaged.passRetained(context).toOpaque()
+        guard let made = MHD_create_response_from_callback(CMHD_SIZE_UNKNOWN, 4096, streamReader, raw,
+                                                           streamFinished) else {
+            Unmanaged<HTTPStreamContext>.fromOpaque(raw).release()
+            return nil
+        }
+        stream.attach(HTTPStreamWaker { MHD_resume_connection(connection) })
+        return made
+    }
     var body = response.body
-    let made = body.withUnsafeMutableBytes { raw in
+    return body.withUnsafeMutableBytes { raw in
         MHD_create_response_from_buffer(raw.count, raw.baseAddress, .RESPMEM_MUST_COPY)
     }
-    guard let made else { return .NO }
+}
+
+private func queue(_ response: HTTPResponse, on connection: OpaquePointer) -> MHD_Result {
+    guard let made = makeResponse(response, on: connection) else { return .NO }
     for (name, value) in response.headers {
         _ = MHD_add_response_header(made, name, value)
     }

@@ -1,4 +1,5 @@
 import CLinux
+import Relay
 
 /// Whole-file writes that survive a power cut at any instant (appliance.md §3): the reader sees the old file or the
 /// new one, never a mix. Temp file in the same folder (rename is atomic only within one filesystem), fsync before the
@@ -18,7 +19,7 @@ public enum AtomicFile {
         var failure: String?
         if fchmod(fd, mode_t(mode)) != 0 {
             failure = "cannot set the mode of \(temp): \(errorText())"
-        } else if let problem = writeAll(fd, bytes) {
+        } else if let problem = FileIO.writeAll(fd, bytes) {
             failure = "cannot write \(temp): \(problem)"
         } else if fsync(fd) != 0 {
             failure = "cannot sync \(temp): \(errorText())"
@@ -29,26 +30,11 @@ public enum AtomicFile {
             unlink(temp)
             return failure
         }
-        return syncFolder(folder)
+        return FileIO.syncFolder(folder)
     }
 
     /// The whole file, or nil when it is missing, unreadable or longer than `limit` bytes.
-    public static func read(_ path: String, limit: Int) -> [UInt8]? {
-        guard let file = fopen(path, "re") else { return nil }
-        defer { fclose(file) }
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, file) }
-            if n > 0 {
-                out.append(contentsOf: chunk[0..<n])
-                if out.count > limit { return nil }
-            }
-            if n < chunk.count {
-                return ferror(file) != 0 ? nil : out
-            }
-        }
-    }
+    public static func read(_ path: String, limit: Int) -> [UInt8]? { FileIO.read(path, limit: limit) }
 
     static let tempMarker = ".tmp-"
 
@@ -61,28 +47,6 @@ public enum AtomicFile {
         return Array(bytes[tail..<(tail + marker.count)]) == marker
     }
 
-    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> String? {
-        bytes.withUnsafeBytes { buffer -> String? in
-            var offset = 0
-            while offset < buffer.count {
-                let n = CLinux.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-                if n < 0 && clinux_errno() == EINTR { continue }
-                if n < 0 { return errorText() }
-                if n == 0 { return "no progress" }
-                offset += n
-            }
-            return nil
-        }
-    }
-
-    // opendir/dirfd: the folder's fd without open(2), which is variadic and so not imported into Swift.
-    static func syncFolder(_ folder: String) -> String? {
-        guard let dir = opendir(folder) else { return "cannot open \(folder) to sync it: \(errorText())" }
-        defer { closedir(dir) }
-        if fsync(dirfd(dir)) != 0 { return "cannot sync \(folder): \(errorText())" }
-        return nil
-    }
-
     /// (folder, file name) of a path; a bare name lives in ".".
     static func split(_ path: String) -> (String, String) {
         let bytes = Array(path.utf8)
@@ -91,8 +55,5 @@ public enum AtomicFile {
         return (folder, String(decoding: bytes[(slash + 1)...], as: UTF8.self))
     }
 
-    static func errorText() -> String {
-        guard let text = strerror(clinux_errno()) else { return "errno \(clinux_errno())" }
-        return String(cString: text)
-    }
+    static func errorText() -> String { FileIO.errorText() }
 }

@@ -1,4 +1,5 @@
 import CLinux
+import Relay
 
 /// The file system as the configuration loader sees it. A class protocol so that Embedded Swift allows `any
 /// FileAccess`, and so tests can hand in an in-memory fake.
@@ -9,27 +10,11 @@ public protocol FileAccess: AnyObject {
     func isDirectory(_ path: String) -> Bool
 }
 
-/// The real file system through libc (`fopen` rather than `open`: variadic C functions are not imported).
+/// The real file system.
 public final class RealFileAccess: FileAccess {
     public init() {}
 
-    public func read(_ path: String, limit: Int) -> [UInt8]? {
-        guard !isDirectory(path), let file = fopen(path, "rbe") else { return nil }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, file) }
-            if n > 0 {
-                // Read one byte past the limit, so an oversized file is refused rather than silently cut short.
-                if bytes.count + n > limit { return nil }
-                bytes.append(contentsOf: chunk[0..<n])
-            }
-            if n < chunk.count {
-                return ferror(file) != 0 ? nil : bytes
-            }
-        }
-    }
+    public func read(_ path: String, limit: Int) -> [UInt8]? { FileIO.read(path, limit: limit) }
 
     public func exists(_ path: String) -> Bool {
         var mode: UInt32 = 0

@@ -114,16 +114,19 @@ class SSEStream:
     def next_block(self, timeout=10):
         """The next `...\\n\\n` block exactly as sent."""
         deadline = time.monotonic() + timeout
-        while b"\n\n" not in self.body:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError("no SSE block")
-            self._fill(left)
+        while True:
+            # bytes that arrived with the headers or an earlier block come first
             if self.headers.get("transfer-encoding") == "chunked":
                 self._decode_chunks()
             else:
                 self.body += self.raw
                 self.raw = b""
+            if b"\n\n" in self.body:
+                break
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("no SSE block")
+            self._fill(left)
         block, self.body = self.body.split(b"\n\n", 1)
         return block + b"\n\n"
 
