@@ -8,8 +8,7 @@ public final class ApplianceContext {
     public let manager: TunnelManager
     public let hub: SSEHub
 
-    public init(config: Config, secret: [UInt8], manager: TunnelManager) {
-        let shared = Locked(config)
+    public init(config shared: Locked<Config>, secret: [UInt8], manager: TunnelManager) {
         self.config = shared
         self.secret = secret
         self.manager = manager

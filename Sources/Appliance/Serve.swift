@@ -42,11 +42,14 @@ public enum Serve {
         case .success(let found): secret = found
         }
 
-        guard let manager = TunnelManager(config: config, driver: UnavailableDriver()) else {
+        let shared = Locked(config)
+        let drivers = DriverContext(config: shared, stateDir: config.stateDir)
+        let driver = Serve.makeDriver(drivers)
+        guard let manager = TunnelManager(config: config, driver: driver) else {
             Log.error("serve.start_failed", [("error", "cannot create the control thread")])
             return 2
         }
-        let context = ApplianceContext(config: config, secret: Array(secret.value.utf8), manager: manager)
+        let context = ApplianceContext(config: shared, secret: Array(secret.value.utf8), manager: manager)
         manager.onChange = { _ in context.hub.publish() }
         guard manager.start() else {
             Log.error("serve.start_failed", [("error", "cannot start the control thread")])
@@ -92,6 +95,13 @@ public enum Serve {
         server.stop()
         Log.info("serve.stopped")
         return 0
+    }
+}
+
+extension Serve {
+    /// The data plane: the appliance's own host relays in the kernel; every other host goes through SSH.
+    static func makeDriver(_ context: DriverContext) -> any TunnelDriver {
+        CompositeDriver(localHost: UnavailableDriver(), ssh: UnavailableDriver())
     }
 }
 

@@ -1,5 +1,6 @@
 import Testing
 @testable import Appliance
+import Relay
 
 @Suite struct RouterTests {
     static let secret = Array(String(repeating: "s", count: 64).utf8)
@@ -10,7 +11,7 @@ import Testing
         config.users = [User(id: "u-admin", username: "admin", admin: true), User(id: "u-ops", username: "ops")]
         config.hosts = [Host(id: 1, name: "edge", owner: "u-admin")]
         let manager = TunnelManager(config: config, driver: UnavailableDriver())!
-        router = Router(context: ApplianceContext(config: config, secret: RouterTests.secret, manager: manager))
+        router = Router(context: ApplianceContext(config: Locked(config), secret: RouterTests.secret, manager: manager))
     }
 
     func answer(_ method: String, _ path: String, token: String? = nil) -> HTTPResponse? {

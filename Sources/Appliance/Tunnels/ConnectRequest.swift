@@ -27,6 +27,8 @@ public struct ConnectRequest: Equatable {
     public var autoStart: Bool
     public var keepaliveInterval: Int
     public var keepaliveCountMax: Int
+    /// The inventory host that `endpointHost` names for this user (a managed tunnel, §7); nil: a plain address.
+    public var endpoint: Host? = nil
 
     /// The request as a connect body that `ConnectValidation.validate` accepts again (autostart.json keeps these;
     /// re-validating at start applies the inventory and permissions of that moment).

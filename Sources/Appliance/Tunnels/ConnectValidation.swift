@@ -55,8 +55,11 @@ public enum ConnectValidation {
         return .success(ConnectRequest(
             name: name, host: host, mode: mode, sourcePort: sourcePort, endpointHost: name.parts[4],
             endpointPort: endpointPort, bindHost: bindHost, targetHost: targetHost, maxRetries: maxRetries,
-            retryIntervalMs: retryInterval, autoStart: autoStart, keepaliveInterval: keepaliveInterval,
-            keepaliveCountMax: keepaliveCountMax))
+            retryIntervalMs: retryInterval, autoStart: autoStart,
+            // absent keepalive numbers come from the host's configuration (which defaults to 30000 ms × 3)
+            keepaliveInterval: given(json["keepaliveInterval"]) == nil ? host.keepaliveInterval : keepaliveInterval,
+            keepaliveCountMax: given(json["keepaliveCountMax"]) == nil ? host.keepaliveCountMax : keepaliveCountMax,
+            endpoint: EndpointLookup.managedEndpoint(name.parts[4], config: config, user: user)))
     }
 
     public static func tunnelName(body: [UInt8]) -> Result<String, APIError> {
