@@ -45,7 +45,8 @@ public enum Serve {
         let shared = Locked(config)
         let drivers = DriverContext(config: shared, stateDir: config.stateDir)
         let driver = Serve.makeDriver(drivers)
-        guard let manager = TunnelManager(config: config, driver: driver) else {
+        guard let manager = TunnelManager(config: config, driver: driver,
+                                          state: StateDirectory(path: config.stateDir)) else {
             Log.error("serve.start_failed", [("error", "cannot create the control thread")])
             return 2
         }
@@ -119,6 +120,10 @@ public enum Startup {
 
     /// `jwtSecretFile` when configured (validated at load), else `<stateDir>/jwt_secret`, created on first start.
     public static func jwtSecret(_ config: Config) -> Result<JWTSecret, StartupError> {
+        // the state directory is needed either way (known_hosts, autostart.json)
+        if let problem = StateDirectory(path: config.stateDir).prepare() {
+            return .failure(StartupError("stateDir: \(problem)"))
+        }
         if let file = config.jwtSecretFile {
             guard let bytes = RealFileAccess().read(file, limit: 64 * 1024) else {
                 return .failure(StartupError("jwtSecretFile: cannot read \(file)"))
@@ -126,7 +131,6 @@ public enum Startup {
             return .success(JWTSecret(value: SecretText.trimmingOneNewline(bytes), created: false))
         }
         let state = StateDirectory(path: config.stateDir)
-        if let problem = state.prepare() { return .failure(StartupError("stateDir: \(problem)")) }
         guard let (value, created) = state.jwtSecret() else {
             return .failure(StartupError("stateDir: cannot create \(config.stateDir)/jwt_secret"))
         }

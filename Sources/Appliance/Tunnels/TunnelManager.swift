@@ -32,14 +32,18 @@ public final class TunnelManager {
     private var version: UInt64 = 0
     private let published = Locked<TunnelSnapshot>(.empty)
     private var events: TunnelEvents?
+    private let state: StateDirectory?
+    private var autostart = AutostartState()
     /// Called on the control thread after every published change (set before `start`).
     public var onChange: ((TunnelSnapshot) -> Void)?
 
-    public init?(config: Config, driver: any TunnelDriver) {
+    /// `state`: where autostart.json lives (nil: nothing is remembered across restarts).
+    public init?(config: Config, driver: any TunnelDriver, state: StateDirectory? = nil) {
         guard let reactor = Reactor(tickMilliseconds: 200) else { return nil }
         self.reactor = reactor
         self.driver = driver
         self.config = config
+        self.state = state
     }
 
     public func start() -> Bool {
@@ -48,6 +52,7 @@ public final class TunnelManager {
             self.reactor.setTick { [self] in self.tick() }
             self.registerConfigured()
             self.publish()
+            self.startAutostart()
         }
         return reactor.start(name: "tunnels")
     }
@@ -65,13 +70,10 @@ public final class TunnelManager {
 
     // MARK: commands (any thread; each waits for the control thread so the answer reflects the change)
 
-    public func connect(_ request: ConnectRequest) -> Bool {
+    public func connect(_ request: ConnectRequest, user: User) -> Bool {
         reactor.call { [self] in
-            let entry = self.entry(for: request.name.text, hostId: request.host.id)
-            self.release(entry)
-            entry.request = request
-            entry.retryCount = 0
-            self.beginAttempt(entry, keepWaiting: false)
+            self.launch(request)
+            self.remember { $0.connected(request, userId: user.id) }
         }
     }
 
@@ -112,7 +114,15 @@ public final class TunnelManager {
                     entry.request?.host = host
                 }
             }
+            let known = Set(self.order)
             let configured = self.registerConfigured()
+            self.remember { $0.prune(configured: configured) }
+            for name in configured where !known.contains(name) {
+                if let request = self.configuredRequest(named: name), request.autoStart,
+                   !self.autostart.stopped.contains(name) {
+                    self.launch(request)
+                }
+            }
             for name in self.order {
                 guard let entry = self.entries[name], entry.fromConfig, !configured.contains(name),
                       entry.request == nil || entry.attempt == 0 && !entry.waiting else { continue }
@@ -164,9 +174,85 @@ public final class TunnelManager {
             self.release(entry)
             entry.retryCount = 0
             self.setStatus(entry, final(entry))
+            let configuredAutoStart = entry.fromConfig && self.configuredRequest(named: name)?.autoStart == true
+            self.remember { $0.stoppedByUser(name, configuredAutoStart: configuredAutoStart) }
             result = .done
         }
         return answered ? result : .unavailable
+    }
+
+    private func launch(_ request: ConnectRequest) {
+        let entry = entry(for: request.name.text, hostId: request.host.id)
+        release(entry)
+        entry.request = request
+        entry.retryCount = 0
+        beginAttempt(entry, keepWaiting: false)
+    }
+
+    /// Changes the autostart record and writes it (atomically) when it changed. A failed write (disk full) is
+    /// logged; the tunnel itself is unaffected.
+    private func remember(_ change: (inout AutostartState) -> Void) {
+        guard let state else { return }
+        var next = autostart
+        change(&next)
+        guard next != autostart else { return }
+        autostart = next
+        if let problem = state.writeJSON(AutostartState.fileName, next.json()) {
+            Log.error("state.write_failed", [("file", AutostartState.fileName), ("problem", problem)])
+        }
+    }
+
+    /// At start: configured autoStart tunnels that no user stopped, then the API's autoStart tunnels, each checked
+    /// again against the inventory and permissions of now.
+    private func startAutostart() {
+        guard let state else { return }
+        autostart = state.readJSON(AutostartState.fileName).map { AutostartState.parse($0) } ?? AutostartState()
+        for host in config.hosts {
+            for (index, tunnel) in host.tunnels.enumerated() where tunnel.autoStart {
+                guard let request = TunnelManager.request(configured: host, index: index, tunnel: tunnel, config: config),
+                      !autostart.stopped.contains(request.name.text) else { continue }
+                Log.info("tunnel.autostart", [("tunnel", request.name.text), ("source", "config")])
+                launch(request)
+            }
+        }
+        for item in autostart.entries {
+            guard let user = config.user(id: item.userId) else {
+                Log.warn("tunnel.autostart_skipped", [("tunnel", item.name), ("reason", "unknown user")])
+                continue
+            }
+            switch ConnectValidation.validate(body: Array(JSONWriter.write(item.body).utf8), config: config, user: user) {
+            case .success(let request):
+                Log.info("tunnel.autostart", [("tunnel", item.name), ("source", "api")])
+                launch(request)
+            case .failure(let error):
+                Log.warn("tunnel.autostart_skipped", [("tunnel", item.name), ("reason", error.message)])
+            }
+        }
+    }
+
+    private func configuredRequest(named name: String) -> ConnectRequest? {
+        for host in config.hosts {
+            for (index, tunnel) in host.tunnels.enumerated()
+            where TunnelName.configured(host: host, index: index, tunnel: tunnel) == name {
+                return TunnelManager.request(configured: host, index: index, tunnel: tunnel, config: config)
+            }
+        }
+        return nil
+    }
+
+    /// A configured tunnel as the connect request a Termix client would send for it (retryInterval is in seconds
+    /// in the file); managed endpoints are looked up as the host's owner.
+    static func request(configured host: Host, index: Int, tunnel: TunnelConfig, config: Config) -> ConnectRequest? {
+        guard let name = TunnelName.parse(TunnelName.configured(host: host, index: index, tunnel: tunnel)) else { return nil }
+        let owner = config.user(id: host.owner)
+        return ConnectRequest(
+            name: name, host: host, mode: tunnel.mode, sourcePort: tunnel.sourcePort, endpointHost: tunnel.endpointHost,
+            endpointPort: tunnel.endpointPort, bindHost: tunnel.bindHost.isEmpty ? "127.0.0.1" : tunnel.bindHost,
+            targetHost: tunnel.targetHost, maxRetries: tunnel.maxRetries == 0 ? 3 : tunnel.maxRetries,
+            retryIntervalMs: tunnel.retryIntervalSeconds <= 0 ? 5000 : tunnel.retryIntervalSeconds * 1000,
+            autoStart: tunnel.autoStart, keepaliveInterval: host.keepaliveInterval,
+            keepaliveCountMax: host.keepaliveCountMax,
+            endpoint: owner.flatMap { EndpointLookup.managedEndpoint(tunnel.endpointHost, config: config, user: $0) })
     }
 
     @discardableResult
