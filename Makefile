@@ -18,7 +18,7 @@ all: static
 
 deps:
 	@$(DEPS) host
-	@python3 -c 'import pytest, websockets' 2>/dev/null || pip install -q -r Tests/e2e/requirements.txt
+	@python3 -c 'import pytest, websockets, selenium' 2>/dev/null || pip install -q -r Tests/e2e/requirements.txt
 	@$(DEPS) libs x86_64 $(CRYPTO) >/dev/null
 	@$(DEPS) libs aarch64 $(CRYPTO) >/dev/null
 

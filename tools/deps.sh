@@ -24,7 +24,7 @@ quiet() {
 }
 
 HOST_PACKAGES="make file curl xz-utils dpkg-dev patch pkg-config qemu-user-static openssh-server openssh-client \
-  socat python3 python3-pip python3-websockets netcat-openbsd procps iproute2 jq"
+  socat python3 python3-pip netcat-openbsd procps iproute2 jq chromium chromium-driver"
 
 host() {
   local missing=()
@@ -131,7 +131,8 @@ libs() {
   local arch=$1 crypto=$2
   case "$crypto" in openssl|mbedtls) ;; *) echo "CRYPTO must be openssl or mbedtls" >&2; exit 1;; esac
   local sr ssh2 mhd; sr=$(sysroot "$arch"); ssh2=$(source_tree libssh2); mhd=$(source_tree libmicrohttpd)
-  local key; key=$(printf '%s\n' "$sr" "$ssh2" "$mhd" "$(sha256sum "$0")" | sha256sum | cut -c1-12)
+  # keyed by the recipe itself (these functions), not by unrelated edits of this script
+  local key; key=$(printf '%s\n' "$sr" "$ssh2" "$mhd" "$(declare -f libs quiet)" | sha256sum | cut -c1-12)
   local out=$cache/prefix/$arch-$crypto-$key
   if [ -f "$out/.done" ]; then echo "$out"; return; fi
   log "building C libraries for $arch/$crypto"

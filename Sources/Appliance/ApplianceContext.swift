@@ -7,6 +7,7 @@ public final class ApplianceContext {
     public let secret: [UInt8]
     public let manager: TunnelManager
     public let hub: SSEHub
+    public let session = Session()
 
     public init(config shared: Locked<Config>, secret: [UInt8], manager: TunnelManager) {
         self.config = shared
@@ -21,6 +22,24 @@ public final class ApplianceContext {
 
     public func statusJSON(for user: User) -> String {
         JSONWriter.write(manager.snapshot().json(for: user, config: config.get()))
+    }
+
+    /// GET /ssh/tunnel/configs: each configured tunnel the user may use, with the connect body a client sends for it.
+    public func configuredTunnels(for user: User) -> JSONValue {
+        let current = config.get()
+        var items: [JSONValue] = []
+        for host in current.hosts where current.mayUse(host, user) {
+            for (index, tunnel) in host.tunnels.enumerated() {
+                guard let request = TunnelManager.request(configured: host, index: index, tunnel: tunnel,
+                                                          config: current) else { continue }
+                items.append(.object([
+                    ("name", .string(request.name.text)), ("hostId", .int(host.id)),
+                    ("hostName", .string(host.displayName)), ("mode", .string(tunnel.mode.rawValue)),
+                    ("autoStart", .bool(tunnel.autoStart)), ("body", request.body()),
+                ]))
+            }
+        }
+        return .array(items)
     }
 
     public func metricsText() -> String {

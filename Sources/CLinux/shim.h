@@ -98,6 +98,17 @@ static inline int cl_wait_signal(const int *sigs, int count, long timeout_ms) {
     return s < 0 ? 0 : s;
 }
 
+/* Turns terminal echo on fd off (on = 0) or back (on = 1); returns the previous state, or -1 when not a tty. */
+#include <termios.h>
+static inline int cl_echo(int fd, int on) {
+    struct termios t;
+    if (tcgetattr(fd, &t) != 0) return -1;
+    int was = (t.c_lflag & ECHO) ? 1 : 0;
+    if (on) t.c_lflag |= ECHO; else t.c_lflag &= ~(tcflag_t)ECHO;
+    tcsetattr(fd, TCSANOW, &t);
+    return was;
+}
+
 /* open(2) is variadic, so Swift cannot call it */
 static inline int cl_open(const char *path, int flags, unsigned mode) { return open(path, flags | O_CLOEXEC, mode); }
 

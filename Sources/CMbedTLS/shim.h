@@ -16,4 +16,14 @@ static inline const char *cmbedtls_version(void) {
     mbedtls_version_get_string(v);
     return v;
 }
+/* PBKDF2-HMAC-SHA256 with its own MD context (the context type is awkward to set up from Swift). 0 on success. */
+static inline int cmbedtls_pbkdf2_sha256(const unsigned char *password, size_t plen, const unsigned char *salt,
+                                         size_t slen, unsigned int iterations, unsigned char *out, uint32_t outlen) {
+    mbedtls_md_context_t ctx;
+    mbedtls_md_init(&ctx);
+    int rc = mbedtls_md_setup(&ctx, mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), 1);
+    if (rc == 0) rc = mbedtls_pkcs5_pbkdf2_hmac(&ctx, password, plen, salt, slen, iterations, outlen, out);
+    mbedtls_md_free(&ctx);
+    return rc;
+}
 #endif

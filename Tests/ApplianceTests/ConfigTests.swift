@@ -345,8 +345,12 @@ func withTunnel(_ tunnel: String, local: Bool = false) -> String {
 
 @Suite struct UserAndHostTests {
     @Test func users() throws {
-        let config = try parse(#"{"users": [{"id": "a", "username": "alice", "admin": true, "passwordHash": "h"}]}"#).get()
-        #expect(config.users == [User(id: "a", username: "alice", admin: true, passwordHash: Secret("h"))])
+        let hash = "pbkdf2-sha256$1000$c2FsdHNhbHQ=$AAAAAAAAAAAAAAAAAAAAAA=="
+        let config = try parse(#"{"users": [{"id": "a", "username": "alice", "admin": true, "passwordHash": ""#
+                               + hash + #""}]}"#).get()
+        #expect(config.users == [User(id: "a", username: "alice", admin: true, passwordHash: Secret(hash))])
+        #expect(problems(#"{"users": [{"id": "a", "username": "alice", "passwordHash": "h"}]}"#)
+                == ["users[0].passwordHash: must be a hash made by `sluice hash-password` (pbkdf2-sha256$…)"])
         #expect(problems(#"{"users": [{"username": "x"}, {"id": "", "username": "y"}, {"id": "a", "username": "z"}, {"id": "a", "username": "w", "admin": 1}]}"#) == [
             "users[0].id: is required", "users[1].id: must not be empty", "users[3].admin: must be a boolean",
             "users[3].id: duplicate id \"a\"",

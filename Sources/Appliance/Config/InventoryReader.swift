@@ -23,6 +23,9 @@ struct InventoryReader {
             let username = o.string("username", required: true, nonEmpty: true)
             let admin = o.bool("admin") ?? false
             let hash = o.string("passwordHash", nonEmpty: true)
+            if let hash, PasswordHash.parse(hash) == nil {
+                o.report("passwordHash", "must be a hash made by `sluice hash-password` (pbkdf2-sha256$…)")
+            }
             if let id = id {
                 if ids.contains(id) { o.report("id", "duplicate id " + ConfigPath.quoted(id)) }
                 ids.append(id)

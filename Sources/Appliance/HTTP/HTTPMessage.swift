@@ -4,11 +4,14 @@ public struct HTTPRequestHead {
     public var method: String
     public var path: String
     public var headers: [(String, String)]
+    /// The peer's IP address as text ("" when unknown); for throttling, never for authentication.
+    public var remoteAddress: String
 
-    public init(method: String, path: String, headers: [(String, String)] = []) {
+    public init(method: String, path: String, headers: [(String, String)] = [], remoteAddress: String = "") {
         self.method = method
         self.path = path
         self.headers = headers
+        self.remoteAddress = remoteAddress
     }
 
     /// Case-insensitive header lookup (first occurrence).

@@ -96,7 +96,7 @@ private func httpAccessHandler(
     }
 
     let head = HTTPRequestHead(method: String(cString: method), path: String(cString: url),
-                               headers: requestHeaders(connection))
+                               headers: requestHeaders(connection), remoteAddress: clientAddress(connection))
     switch server.handler.head(head) {
     case .respond(let response):
         // A request that carries a body is answered at once (and its connection closed) rather than read in vain.
@@ -127,6 +127,12 @@ private func httpRequestCompleted(
 }
 
 /// Collects the request headers through MHD's iterator.
+private func clientAddress(_ connection: OpaquePointer) -> String {
+    var buffer = [CChar](repeating: 0, count: 64)
+    guard cmhd_client_ip(connection, &buffer, socklen_t(buffer.count)) == 0 else { return "" }
+    return String(cString: buffer)
+}
+
 final class HeaderCollector { var headers: [(String, String)] = [] }
 
 private func requestHeaders(_ connection: OpaquePointer) -> [(String, String)] {

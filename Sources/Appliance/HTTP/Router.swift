@@ -13,6 +13,7 @@ public final class Router: HTTPHandler {
 
     enum Route {
         case healthz, metrics, status, stream, statusOf(String), connect, disconnect, cancel
+        case page, login, logout, configs
     }
 
     static let tunnelPrefix = "/ssh/tunnel/status/"
@@ -21,6 +22,10 @@ public final class Router: HTTPHandler {
     static func route(_ path: String) -> (Route, [String])? {
         switch path {
         case "/healthz": return (.healthz, ["GET", "HEAD"])
+        case "/": return (.page, ["GET", "HEAD"])
+        case "/users/login": return (.login, ["POST"])
+        case "/users/logout": return (.logout, ["POST"])
+        case "/ssh/tunnel/configs": return (.configs, ["GET"])
         case "/metrics": return (.metrics, ["GET"])
         case "/ssh/tunnel/status": return (.status, ["GET"])
         case "/ssh/tunnel/status/stream": return (.stream, ["GET"])
@@ -54,7 +59,13 @@ public final class Router: HTTPHandler {
             return .respond(Router.error(404, "Not found"))
         }
         guard methods.contains(request.method) else { return .respond(Router.error(405, "Method not allowed")) }
-        if case .healthz = route { return .respond(.text(200, "ok")) }
+        switch route {
+        case .healthz: return .respond(.text(200, "ok"))
+        case .page: return .respond(StatusPage.response())
+        case .login: return .readBody(limit: Router.maxBodyBytes)
+        case .logout: return .respond(Session.logout(request))
+        default: break
+        }
         let user: User
         switch authenticate(request) {
         case .failure(let failure): return .respond(Router.answer(failure))
@@ -85,15 +96,20 @@ public final class Router: HTTPHandler {
             ])
             response.stream = subscriber
             return .respond(response)
+        case .configs:
+            return .respond(.json(200, JSONWriter.write(context.configuredTunnels(for: user))))
         case .connect, .disconnect, .cancel:
             return .readBody(limit: Router.maxBodyBytes)
-        case .healthz:
-            return .respond(.text(200, "ok"))
+        case .healthz, .page, .login, .logout:
+            return .respond(Router.error(405, "Method not allowed"))   // answered above
         }
     }
 
     public func complete(_ request: HTTPRequestHead, body: [UInt8]) -> HTTPResponse {
         guard let (route, _) = Router.route(request.path) else { return Router.error(404, "Not found") }
+        if case .login = route {
+            return context.session.login(request, body: body, config: context.config.get(), secret: context.secret)
+        }
         let user: User
         switch authenticate(request) {
         case .failure(let failure): return Router.answer(failure)

@@ -1,0 +1,64 @@
+import Relay
+
+/// Password login for the status page: `POST /users/login` sets the `jwt` cookie and returns the token;
+/// `POST /users/logout` clears it. Failed logins are slowed per user name and per address.
+public final class Session {
+    public static let tokenTTL: Int64 = 86400
+    let throttle = LoginThrottle()
+    /// Spent on unknown users too, so the answer's timing does not tell which user names exist.
+    let decoy = PasswordHash(iterations: PasswordHash.defaultIterations, salt: [UInt8](repeating: 7, count: 16),
+                             hash: [UInt8](repeating: 0, count: 32))
+
+    public init() {}
+
+    func login(_ request: HTTPRequestHead, body: [UInt8], config: Config, secret: [UInt8]) -> HTTPResponse {
+        guard let json = try? JSONParser.parse(body), let username = json["username"]?.stringValue,
+              let password = json["password"]?.stringValue, !username.isEmpty, !password.isEmpty else {
+            return Router.error(400, "Username and password are required")
+        }
+        let now = Clock.monotonicMs()
+        let wait = throttle.waitMs(user: username, address: request.remoteAddress, nowMs: now)
+        if wait > 0 {
+            return Router.error(429, "Too many login attempts", headers: [("Retry-After", String((wait + 999) / 1000))])
+        }
+        let user = config.users.first { $0.username == username }
+        let hash = user?.passwordHash.flatMap { PasswordHash.parse($0.value) }
+        let valid = (hash ?? decoy).verify(password) && hash != nil
+        guard valid, let user else {
+            throttle.failed(user: username, address: request.remoteAddress, nowMs: now)
+            Log.warn("auth.login_failed", [("username", username), ("addr", request.remoteAddress)])
+            return Router.error(401, "Invalid username or password")
+        }
+        throttle.succeeded(user: username, address: request.remoteAddress)
+        let token = JWT.sign(userId: user.id, secret: secret, now: Clock.unixSeconds(), ttl: Session.tokenTTL)
+        Log.info("auth.login", [("user", user.id), ("addr", request.remoteAddress)])
+        return .json(200, JSONWriter.write(.object([("token", .string(token))])),
+                     headers: [("Set-Cookie", Session.cookie(token, request))])
+    }
+
+    static func logout(_ request: HTTPRequestHead) -> HTTPResponse {
+        .json(200, JSONWriter.write(.object([("message", .string("Logged out"))])),
+              headers: [("Set-Cookie", RequestAuth.clearCookie)])
+    }
+
+    /// HttpOnly and SameSite=Lax always; Secure when a reverse proxy says the client came over HTTPS.
+    static func cookie(_ token: String, _ request: HTTPRequestHead) -> String {
+        var cookie = "jwt=\(token); Path=/; Max-Age=\(tokenTTL); HttpOnly; SameSite=Lax"
+        let proto = request.header("X-Forwarded-Proto")?.split(separator: ",").first.map { String($0) } ?? ""
+        if proto.trimmingSpaces().lowercasedASCII() == "https" { cookie += "; Secure" }
+        return cookie
+    }
+}
+
+extension String {
+    func trimmingSpaces() -> String {
+        var bytes = Array(utf8)
+        while bytes.last == 0x20 || bytes.last == 0x09 { bytes.removeLast() }
+        while bytes.first == 0x20 || bytes.first == 0x09 { bytes.removeFirst() }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    func lowercasedASCII() -> String {
+        String(decoding: utf8.map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }, as: UTF8.self)
+    }
+}

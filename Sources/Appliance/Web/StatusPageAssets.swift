@@ -1,0 +1,131 @@
+/// The status page's style and script, kept apart from the HTML so their CSP hashes can be computed.
+enum StatusPageAssets {
+    static let style = """
+:root{--bg:#f4f6f8;--card:#fff;--ink:#1d2733;--muted:#5f6b7a;--line:#dde3ea;--accent:#1f6feb;
+--ok:#1a7f37;--warn:#9a6700;--bad:#cf222e;--idle:#6e7781;font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
+*{box-sizing:border-box}body{margin:0;background:var(--bg);color:var(--ink);font-size:15px}
+header{display:flex;align-items:center;gap:12px;padding:12px 20px;background:#12202f;color:#fff}
+header h1{font-size:18px;margin:0;letter-spacing:.02em}header .where{color:#9fb3c8;font-size:13px}
+header .spacer{flex:1}header .who{font-size:13px;color:#cfdbe7}
+main{max-width:1100px;margin:0 auto;padding:18px}
+.card{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:16px;margin-bottom:14px}
+.login{max-width:380px;margin:40px auto}.login h2{margin:0 0 12px;font-size:17px}
+label{display:block;font-size:13px;color:var(--muted);margin:10px 0 4px}
+input,textarea{width:100%;padding:9px 10px;border:1px solid var(--line);border-radius:7px;font:inherit}
+textarea{height:70px;font-family:ui-monospace,monospace;font-size:12px}
+button{font:inherit;border:1px solid var(--line);background:#fff;border-radius:7px;padding:6px 12px;cursor:pointer}
+button.primary{background:var(--accent);border-color:var(--accent);color:#fff}
+button:disabled{opacity:.45;cursor:default}header button{background:transparent;color:#fff;border-color:#3b4d60}
+.error{color:var(--bad);font-size:13px;min-height:18px;margin-top:8px}
+.summary{display:flex;gap:10px;flex-wrap:wrap;margin-bottom:14px}
+.pill{background:var(--card);border:1px solid var(--line);border-radius:999px;padding:4px 12px;font-size:13px}
+table{width:100%;border-collapse:collapse}th{text-align:left;font-size:12px;color:var(--muted);font-weight:600;
+text-transform:uppercase;letter-spacing:.04em;padding:8px;border-bottom:1px solid var(--line)}
+td{padding:10px 8px;border-bottom:1px solid var(--line);vertical-align:top}tr:last-child td{border-bottom:0}
+.name{font-weight:600}.sub{color:var(--muted);font-size:12px;margin-top:2px;word-break:break-all}
+.badge{display:inline-block;border-radius:999px;padding:2px 10px;font-size:12px;font-weight:600;color:#fff}
+.connected{background:var(--ok)}.connecting,.retrying,.waiting{background:var(--warn)}.failed{background:var(--bad)}
+.disconnected{background:var(--idle)}.reason{font-size:12px;color:var(--muted);margin-top:4px;max-width:320px}
+.num{font-variant-numeric:tabular-nums;white-space:nowrap}.actions{white-space:nowrap}.actions button{margin:0 4px 4px 0}
+.live{display:inline-block;width:8px;height:8px;border-radius:50%;background:var(--idle);margin-right:6px}
+.live.on{background:#2da44e}.empty{color:var(--muted);text-align:center;padding:24px}
+@media (max-width:720px){thead{display:none}table,tbody,tr,td{display:block;width:100%}
+tr{border-bottom:1px solid var(--line);padding:8px 0}td{border:0;padding:4px 0}header{flex-wrap:wrap}}
+"""
+
+    static let script = """
+"use strict";
+const base = location.pathname.endsWith("/") ? location.pathname : location.pathname + "/";
+const $ = (id) => document.getElementById(id);
+let configs = [], statuses = {}, stream = null;
+function api(path, options) {
+  return fetch(base + path, Object.assign({credentials: "same-origin", cache: "no-store"}, options || {}));
+}
+function text(el, value) { el.textContent = value; return el; }
+function el(tag, cls, value) { const e = document.createElement(tag); if (cls) e.className = cls;
+  if (value !== undefined) e.textContent = value; return e; }
+function bytes(n) { const u = ["B","KiB","MiB","GiB","TiB"]; let i = 0; n = n || 0;
+  while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; } return (i ? n.toFixed(1) : n) + " " + u[i]; }
+function ago(since) { if (!since) return ""; const s = Math.max(0, Math.floor(Date.now() / 1000) - since);
+  if (s < 60) return s + " s ago"; if (s < 3600) return Math.floor(s / 60) + " min ago";
+  if (s < 86400) return Math.floor(s / 3600) + " h ago"; return Math.floor(s / 86400) + " d ago"; }
+function describe(name) { const p = name.split("::"); if (p.length !== 6) return name;
+  const end = (p[4] || "") + ":" + p[5]; return p[2] + " :" + p[3] + " \\u2192 " + (p[4] ? end : "port " + p[5]); }
+function showLogin(message) { $("app").hidden = true; $("login").hidden = false; $("who").textContent = "";
+  $("logout").hidden = true; text($("login-error"), message || ""); if (stream) { stream.close(); stream = null; } }
+async function start() {
+  const r = await api("ssh/tunnel/configs");
+  if (r.status === 401) { showLogin(""); return; }
+  if (!r.ok) { showLogin("The appliance answered " + r.status); return; }
+  configs = await r.json();
+  $("login").hidden = true; $("app").hidden = false; $("logout").hidden = false;
+  connectStream(); render();
+}
+function connectStream() {
+  if (stream) stream.close();
+  stream = new EventSource(base + "ssh/tunnel/status/stream");
+  stream.addEventListener("statuses", (e) => { statuses = JSON.parse(e.data); $("live").className = "live on"; render(); });
+  stream.onerror = () => { $("live").className = "live"; };
+}
+async function act(route, body) {
+  const r = await api("ssh/tunnel/" + route, {method: "POST", headers: {"Content-Type": "application/json"},
+    body: JSON.stringify(body)});
+  if (r.status === 401) { showLogin("Your session has ended; sign in again."); return; }
+  if (!r.ok) { const j = await r.json().catch(() => ({})); alert(j.error || ("Failed: " + r.status)); }
+}
+function render() {
+  const rows = $("rows"); rows.replaceChildren();
+  const names = configs.map((c) => c.name);
+  for (const n of Object.keys(statuses)) if (!names.includes(n)) names.push(n);
+  const counts = {connected: 0, problem: 0, idle: 0};
+  for (const name of names) {
+    const cfg = configs.find((c) => c.name === name);
+    const st = statuses[name] || {status: "disconnected", connected: false};
+    if (st.status === "connected") counts.connected++; else if (st.status === "disconnected") counts.idle++;
+    else counts.problem++;
+    const tr = el("tr"); tr.dataset.name = name;
+    const c1 = el("td"); c1.append(el("div", "name", describe(name)), el("div", "sub", name)); tr.append(c1);
+    const c2 = el("td"); const badge = el("span", "badge " + st.status, st.status); badge.dataset.role = "status";
+    c2.append(badge);
+    if (st.status === "waiting" && st.nextRetryIn !== undefined) c2.append(el("div", "reason", "next try in " + st.nextRetryIn + " s"));
+    if (st.retryCount !== undefined) c2.append(el("div", "reason", "retry " + st.retryCount + " of " + (st.maxRetries === -1 ? "\\u221e" : st.maxRetries)));
+    if (st.reason) c2.append(el("div", "reason", st.reason + (st.errorType ? " (" + st.errorType + ")" : "")));
+    tr.append(c2);
+    tr.append(el("td", "num", (cfg ? cfg.mode : "") ));
+    tr.append(el("td", "num", bytes(st.bytesIn) + " in / " + bytes(st.bytesOut) + " out"));
+    tr.append(el("td", "num", String(st.activeConnections || 0)));
+    tr.append(el("td", "num", ago(st.since)));
+    const c7 = el("td", "actions");
+    const up = ["connected", "connecting", "retrying", "waiting"].includes(st.status);
+    const connect = el("button", "primary", "Connect"); connect.disabled = !cfg || up;
+    connect.onclick = () => act("connect", cfg.body);
+    const disconnect = el("button", "", "Disconnect"); disconnect.disabled = st.status === "disconnected";
+    disconnect.onclick = () => act("disconnect", {tunnelName: name});
+    const cancel = el("button", "", "Cancel"); cancel.disabled = !["retrying", "waiting", "connecting"].includes(st.status);
+    cancel.onclick = () => act("cancel", {tunnelName: name});
+    c7.append(connect, disconnect, cancel); tr.append(c7); rows.append(tr);
+  }
+  if (!names.length) { const tr = el("tr"); const td = el("td", "empty", "No tunnels you may use."); td.colSpan = 7;
+    tr.append(td); rows.append(tr); }
+  text($("count-up"), counts.connected + " connected"); text($("count-bad"), counts.problem + " need attention");
+  text($("count-idle"), counts.idle + " stopped");
+}
+$("login-form").onsubmit = async (e) => {
+  e.preventDefault(); text($("login-error"), "");
+  const r = await api("users/login", {method: "POST", headers: {"Content-Type": "application/json"},
+    body: JSON.stringify({username: $("username").value, password: $("password").value})});
+  if (r.ok) { $("password").value = ""; start(); return; }
+  const j = await r.json().catch(() => ({})); text($("login-error"), j.error || ("Sign-in failed: " + r.status));
+};
+$("token-form").onsubmit = (e) => {
+  e.preventDefault(); const t = $("token").value.trim(); if (!t) return;
+  document.cookie = "jwt=" + encodeURIComponent(t) + "; Path=/; SameSite=Lax" + (location.protocol === "https:" ? "; Secure" : "");
+  $("token").value = ""; start();
+};
+$("logout").onclick = async () => { await api("users/logout", {method: "POST"});
+  document.cookie = "jwt=; Path=/; Max-Age=0"; showLogin("Signed out."); };
+text($("where"), location.host);
+setInterval(() => { if (!$("app").hidden) render(); }, 10000);
+start();
+"""
+}

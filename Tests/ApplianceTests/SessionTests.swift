@@ -1,0 +1,64 @@
+import Testing
+@testable import Appliance
+
+@Suite struct PasswordHashTests {
+    @Test func makeVerifyAndRoundTrip() throws {
+        let hash = try #require(PasswordHash.make(password: "correct horse", iterations: 1000))
+        #expect(hash.verify("correct horse"))
+        #expect(!hash.verify("correct horse "))
+        let parsed = try #require(PasswordHash.parse(hash.text))
+        #expect(parsed == hash)
+        #expect(hash.text.hasPrefix("pbkdf2-sha256$1000$"))
+    }
+
+    @Test func knownVector() throws {
+        // RFC 7914 §11 PBKDF2-HMAC-SHA256 vector: P="passwd", S="salt", c=1, dkLen=64
+        let out = try #require(PasswordHash.derive(password: "passwd", salt: Array("salt".utf8), iterations: 1, length: 64))
+        #expect(out.prefix(8) == [0x55, 0xac, 0x04, 0x6e, 0x56, 0xe3, 0x08, 0x9f])
+    }
+
+    @Test(arguments: ["", "pbkdf2-sha256$100$c2FsdHNhbHQ=$AAAAAAAAAAAAAAAAAAAAAA==", "sha1$1000$c2FsdHNhbHQ=$AAAAAAAAAAAAAAAAAAAAAA==",
+                      "pbkdf2-sha256$1000$c2FsdA==$AAAAAAAAAAAAAAAAAAAAAA==", "pbkdf2-sha256$1000$c2FsdHNhbHQ=$AAAA",
+                      "pbkdf2-sha256$x$c2FsdHNhbHQ=$AAAAAAAAAAAAAAAAAAAAAA==", "pbkdf2-sha256$1000$!!!$AAAAAAAAAAAAAAAAAAAAAA=="])
+    func rejectsMalformed(_ text: String) {
+        #expect(PasswordHash.parse(text) == nil)
+    }
+}
+
+@Suite struct LoginThrottleTests {
+    @Test func slowsAfterFreeFailuresPerUserAndAddress() {
+        let throttle = LoginThrottle()
+        for _ in 0..<LoginThrottle.freeFailures {
+            #expect(throttle.waitMs(user: "admin", address: "10.0.0.1", nowMs: 0) == 0)
+            throttle.failed(user: "admin", address: "10.0.0.1", nowMs: 0)
+        }
+        #expect(throttle.waitMs(user: "admin", address: "10.0.0.1", nowMs: 0) == 0)
+        throttle.failed(user: "admin", address: "10.0.0.1", nowMs: 0)
+        #expect(throttle.waitMs(user: "admin", address: "10.0.0.9", nowMs: 10) > 0)    // same user, other address
+        #expect(throttle.waitMs(user: "ops", address: "10.0.0.1", nowMs: 10) > 0)      // same address, other user
+        #expect(throttle.waitMs(user: "ops", address: "10.0.0.9", nowMs: 10) == 0)
+        #expect(throttle.waitMs(user: "admin", address: "10.0.0.1", nowMs: 1001) == 0)
+        throttle.failed(user: "admin", address: "10.0.0.1", nowMs: 1001)
+        #expect(throttle.waitMs(user: "admin", address: "10.0.0.1", nowMs: 1001) == 2000)   // doubling
+        throttle.succeeded(user: "admin", address: "10.0.0.1")
+        #expect(throttle.waitMs(user: "admin", address: "10.0.0.1", nowMs: 1001) == 0)
+    }
+
+    @Test func boundedTable() {
+        let throttle = LoginThrottle(capacity: 10)
+        for i in 0..<100 { throttle.failed(user: "u\(i)", address: "a\(i)", nowMs: Int64(i)) }
+        #expect(throttle.waitMs(user: "u0", address: "a0", nowMs: 0) == 0)
+    }
+}
+
+@Suite struct StatusPageTests {
+    @Test func selfContainedWithHashedInlineCode() {
+        let page = StatusPage.response()
+        let html = String(decoding: page.body, as: UTF8.self)
+        #expect(page.status == 200)
+        #expect(!html.contains("http://") && !html.contains("https://"))   // no external assets
+        #expect(page.body.count < 64 * 1024)
+        let csp = page.headers.first { $0.0 == "Content-Security-Policy" }?.1 ?? ""
+        #expect(csp.contains("script-src 'sha256-") && csp.contains("default-src 'none'"))
+    }
+}

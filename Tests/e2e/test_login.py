@@ -1,0 +1,96 @@
+"""Password login for the status page (POST /users/login, /users/logout), the configured-tunnels route, and the
+page itself — over HTTP, against the static binary."""
+import json
+import subprocess
+
+import pytest
+
+from harness.api import request
+from harness.appliance import Appliance
+
+PASSWORD = "page-Pa55-not-secret"
+
+
+def hash_password(binary, password, iterations=1000):
+    r = subprocess.run([binary, "hash-password", "--iterations", str(iterations)], input=password + "\n",
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 0, r.stderr
+    assert password not in r.stdout
+    return r.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def app(sluice_bin):
+    a = Appliance(sluice_bin)
+    a.config["users"][1]["passwordHash"] = hash_password(sluice_bin, PASSWORD)
+    a.rewrite(a.config)
+    a.start()
+    yield a
+    a.stop()
+
+
+def login(app, username, password, headers=None):
+    return request(app.port, "POST", "/users/login", body={"username": username, "password": password},
+                   headers=headers)
+
+
+def test_login_sets_cookie_and_returns_token(app):
+    r = login(app, "ops", PASSWORD)
+    assert r.status == 200, r
+    token = r.json()["token"]
+    cookie = r.header("Set-Cookie")
+    assert cookie.startswith(f"jwt={token}; Path=/;") and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert "Secure" not in cookie
+    assert request(app.port, "GET", "/ssh/tunnel/status", cookie=f"jwt={token}").status == 200
+    behind_tls = login(app, "ops", PASSWORD, headers={"X-Forwarded-Proto": "https"})
+    assert "; Secure" in behind_tls.header("Set-Cookie")
+    assert PASSWORD not in app.sluice.log()
+
+
+def test_bad_logins_are_refused_and_slowed(app):
+    assert login(app, "", "x").status == 400
+    assert request(app.port, "POST", "/users/login", body="not json").status == 400
+    for _ in range(3):
+        r = login(app, "admin", "wrong")       # admin has no passwordHash: same answer as a wrong password
+        assert (r.status, r.json()) == (401, {"error": "Invalid username or password"})
+    r = login(app, "admin", "wrong")
+    assert r.status == 401
+    r = login(app, "admin", "wrong")
+    assert (r.status, r.json()) == (429, {"error": "Too many login attempts"})
+    assert int(r.header("Retry-After")) >= 1
+    assert "wrong" not in app.sluice.log()
+
+
+def test_logout_clears_cookie(app):
+    r = request(app.port, "POST", "/users/logout")
+    assert r.status == 200
+    assert r.header("Set-Cookie") == "jwt=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"
+
+
+def test_configured_tunnels_route(app):
+    r = request(app.port, "GET", "/ssh/tunnel/configs", token=app.token("u-ops"))
+    assert r.status == 200
+    items = r.json()
+    assert [i["name"] for i in items] == ["1::0::edge::18080::::80"]
+    body = items[0]["body"]
+    # the exact body a client would send: it is accepted as is
+    assert request(app.port, "POST", "/ssh/tunnel/connect", body=body, token=app.token("u-ops")).status == 200
+    assert request(app.port, "GET", "/ssh/tunnel/configs", token=app.token("u-other")).json() == []
+    assert request(app.port, "GET", "/ssh/tunnel/configs").status == 401
+
+
+def test_page_is_served_self_contained(app):
+    r = request(app.port, "GET", "/")
+    assert r.status == 200 and r.header("Content-Type").startswith("text/html")
+    csp = r.header("Content-Security-Policy")
+    assert "default-src 'none'" in csp and "script-src 'sha256-" in csp
+    assert b"http://" not in r.body and b"https://" not in r.body
+    assert len(r.body) < 64 * 1024
+    assert request(app.port, "GET", "/index.html").status == 404
+
+
+def test_invalid_password_hash_in_config(sluice_bin, tmp_path):
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps({"users": [{"id": "a", "username": "a", "passwordHash": "plain"}]}))
+    r = subprocess.run([sluice_bin, "check", "--config", str(cfg)], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 1 and "users[0].passwordHash:" in r.stderr
