@@ -12,7 +12,9 @@ HOST_FLAGS = -Xcc -I$$p/include -Xlinker -L$$p/lib
 HOST_PREFIX = p=$$($(DEPS) libs x86_64 $(CRYPTO)) && export SLUICE_CRYPTO=$(CRYPTO)
 PYTEST := python3 -m pytest
 
-.PHONY: all deps build unit static aarch64 products e2e test run clean FORCE
+FUZZ_SECONDS ?= 60
+
+.PHONY: all deps build unit static aarch64 products e2e fuzz fuzz-smoke test run clean FORCE
 
 all: static
 
@@ -44,8 +46,16 @@ e2e: products
 	 SLUICE_BIN_MBEDTLS=$(CURDIR)/build/x86_64-mbedtls/sluice SLUICE_ARM_BIN_MBEDTLS=$(CURDIR)/build/aarch64-mbedtls/sluice \
 	 $(PYTEST) -q Tests/e2e
 
+# libFuzzer over every pure parser (make fuzz FUZZ_SECONDS=600 for a long run)
+fuzz: deps
+	@tools/fuzz.sh $(FUZZ_SECONDS)
+
+fuzz-smoke: deps
+	@tools/fuzz.sh 3
+
 test: deps
 	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory fuzz-smoke
 	@$(MAKE) --no-print-directory products
 	@$(MAKE) --no-print-directory e2e CRYPTO=openssl
 

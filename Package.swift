@@ -36,4 +36,10 @@ if !embedded {
     ]
 }
 
+// `make fuzz`: libFuzzer over the pure parsers (full Swift with -sanitize=fuzzer,address on every target)
+if !embedded && environment["SLUICE_FUZZ"] == "1" {
+    targets.append(.executableTarget(name: "SluiceFuzz", dependencies: ["Appliance", "Relay", "CLinux"],
+                                     swiftSettings: [.unsafeFlags(["-parse-as-library"])], linkerSettings: cLibraries))
+}
+
 let package = Package(name: "Sluice", targets: targets)
