@@ -102,7 +102,7 @@ public enum Serve {
 extension Serve {
     /// The data plane: the appliance's own host relays in the kernel; every other host goes through SSH.
     static func makeDriver(_ context: DriverContext) -> any TunnelDriver {
-        CompositeDriver(localHost: UnavailableDriver(), ssh: UnavailableDriver())
+        CompositeDriver(localHost: LocalHostDriver(context: context) ?? UnavailableDriver(), ssh: UnavailableDriver())
     }
 }
 

@@ -122,6 +122,53 @@ static inline int cl_stat_mode(const char *path, unsigned *mode) {
     return 0;
 }
 
+/* TCP relay (Relay/Net, Relay/Splice): accept4 and F_SETPIPE_SZ are GNU extensions too; SHUT_WR is an enum in glibc */
+#if !defined(_GNU_SOURCE)
+extern int accept4(int, struct sockaddr *, socklen_t *, int);
+#endif
+static const int CL_SHUT_WR = SHUT_WR;
+static const int CL_SHUT_RDWR = SHUT_RDWR;
+static inline int cl_accept(int fd) { return accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC); }
+static inline int cl_set_int_option(int fd, int level, int name, int value) {
+    return setsockopt(fd, level, name, &value, sizeof value);
+}
+/* the pending error of a non-blocking connect (0: connected) */
+static inline int cl_socket_error(int fd) {
+    int e = 0; socklen_t n = sizeof e;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &n) != 0) return errno;
+    return e;
+}
+static inline int cl_local_port(int fd) {
+    struct sockaddr_storage ss; socklen_t n = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &n) != 0) return -1;
+    if (ss.ss_family == AF_INET) return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6) return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return -1;
+}
+static inline int cl_set_pipe_size(int fd, int size) { return fcntl(fd, 1031 /* F_SETPIPE_SZ */, size); }
+/* Blocking name lookup (worker threads only): numeric addresses, NUL-separated, into out; returns the bytes used,
+ * or -1 when the name does not resolve. Static glibc answers from /etc/hosts and DNS only (no NSS modules). */
+static inline int cl_resolve(const char *name, char *out, size_t cap) {
+    struct addrinfo hints, *res = NULL, *p;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(name, NULL, &hints, &res) != 0) return -1;
+    size_t used = 0;
+    for (p = res; p != NULL; p = p->ai_next) {
+        char text[INET6_ADDRSTRLEN];
+        const void *a = p->ai_family == AF_INET ? (const void *)&((struct sockaddr_in *)p->ai_addr)->sin_addr
+                      : p->ai_family == AF_INET6 ? (const void *)&((struct sockaddr_in6 *)p->ai_addr)->sin6_addr : NULL;
+        if (a == NULL || inet_ntop(p->ai_family, a, text, sizeof text) == NULL) continue;
+        size_t len = strlen(text);
+        if (used + len + 1 > cap) break;
+        memcpy(out + used, text, len + 1);
+        used += len + 1;
+    }
+    freeaddrinfo(res);
+    return used == 0 ? -1 : (int)used;
+}
+
 /* splice: glibc hides it behind _GNU_SOURCE, which breaks the socket prototypes for Swift */
 #ifndef SPLICE_F_MOVE
 #define SPLICE_F_MOVE 1

@@ -1,0 +1,141 @@
+import CLinux
+import Relay
+
+/// Tunnels of the appliance's own host (`"local": true`, tunnels-api.md §7): no SSH; a listener here, connections
+/// from here, bytes moved by splice(2). One reactor thread carries every such tunnel; the manager's calls hop onto
+/// it. `bindAllow` and `destinations` are checked here, `destinations` again on every connection (from the live
+/// configuration, so a reload tightens running tunnels too).
+public final class LocalHostDriver: TunnelDriver {
+    final class Tunnel {
+        let attempt: UInt64
+        let events: TunnelEvents
+        var forwarder: DirectForwarder?
+        var reported: (Int64, Int64, Int) = (0, 0, 0)
+        var reportedAtMs: Int64 = 0
+
+        init(attempt: UInt64, events: TunnelEvents) {
+            self.attempt = attempt
+            self.events = events
+        }
+    }
+
+    private let context: DriverContext
+    private let reactor: Reactor
+    private let resolver: Resolver
+    private let pool = PipePool()
+    // loop thread only
+    private var tunnels: [UInt64: Tunnel] = [:]
+    private var policyCache: (Destinations, DestinationPolicy)?
+
+    public init?(context: DriverContext) {
+        guard let reactor = Reactor(tickMilliseconds: 250), let resolver = Resolver(reactor: reactor) else { return nil }
+        self.context = context
+        self.reactor = reactor
+        self.resolver = resolver
+        guard reactor.start(name: "local-tunnels") else {
+            resolver.stop()
+            return nil
+        }
+        reactor.post { [self] in self.reactor.setTick { [self] in self.tick() } }
+    }
+
+    public func start(_ request: ConnectRequest, attempt: UInt64, events: TunnelEvents) {
+        let config = context.config.get()
+        guard request.mode != .remote else {
+            // validation answers 400 first; this is only a safety net
+            return events.failed(attempt, reason: "Remote forwarding is not available on the appliance itself")
+        }
+        let bindHost = request.bindHost.isEmpty ? "127.0.0.1" : request.bindHost
+        guard BindPolicy.allows(bindHost, bindAllow: config.bindAllow),
+              let bind = SocketAddress(ip: bindHost, port: UInt16(clamping: request.sourcePort)) else {
+            return events.failed(attempt, reason: BindPolicy.refusal(bindHost))
+        }
+        var settings: DirectForwarder.Settings
+        if request.mode == .local {
+            let host = !request.targetHost.isEmpty ? request.targetHost
+                : !request.endpointHost.isEmpty ? request.endpointHost : "127.0.0.1"
+            settings = .init(bind: bind, mode: .fixed(host: host, port: UInt16(clamping: request.endpointPort)))
+        } else {
+            settings = .init(bind: bind, mode: .socks5)
+        }
+        settings.maxConnections = config.limits.maxConnectionsPerTunnel
+        let tunnel = Tunnel(attempt: attempt, events: events)
+        reactor.post { [self] in
+            self.tunnels[attempt] = tunnel
+            if case .fixed(let host, let port) = settings.mode {
+                self.checkTarget(tunnel, host, port) { self.open(tunnel, settings) }
+            } else {
+                self.open(tunnel, settings)
+            }
+        }
+    }
+
+    public func stop(attempt: UInt64) {
+        reactor.call { [self] in
+            guard let tunnel = self.tunnels.removeValue(forKey: attempt) else { return }
+            tunnel.forwarder?.stop()
+        }
+    }
+
+    // MARK: loop thread
+
+    /// A fixed target is judged before anything listens (a refusal is terminal); a name is resolved first.
+    private func checkTarget(_ tunnel: Tunnel, _ host: String, _ port: UInt16, then: @escaping () -> Void) {
+        let judge = { [self] (addresses: [String]) in
+            guard self.tunnels[tunnel.attempt] === tunnel else { return }   // stopped meanwhile
+            guard !addresses.isEmpty else { return self.fail(tunnel, "Destination host '\(host)' not found") }
+            let policy = self.policy()
+            guard addresses.contains(where: { policy.allows(host: host, address: $0, port: Int(port)) }) else {
+                return self.fail(tunnel, DestinationPolicy.refusal(host: host, port: Int(port)))
+            }
+            then()
+        }
+        if SocketAddress(ip: host, port: port) != nil { return judge([host]) }
+        resolver.resolve(host, judge)
+    }
+
+    private func open(_ tunnel: Tunnel, _ settings: DirectForwarder.Settings) {
+        let forwarder = DirectForwarder(reactor: reactor, pool: pool, resolver: resolver, settings: settings) {
+            [self] host, address, port in self.policy().allows(host: host, address: address, port: Int(port))
+        }
+        if let error = forwarder.start() { return fail(tunnel, error.text) }
+        tunnel.forwarder = forwarder
+        forwarder.onFatal = { [self] text in
+            guard self.tunnels.removeValue(forKey: tunnel.attempt) != nil else { return }
+            tunnel.events.disconnected(tunnel.attempt, reason: "Listener failed: \(text)")
+        }
+        tunnel.reportedAtMs = Clock.monotonicMs()
+        tunnel.events.connected(tunnel.attempt)
+    }
+
+    private func fail(_ tunnel: Tunnel, _ reason: String) {
+        tunnels.removeValue(forKey: tunnel.attempt)
+        tunnel.events.failed(tunnel.attempt, reason: reason)
+    }
+
+    /// Rebuilt only when the configuration's destinations changed (a reload).
+    private func policy() -> DestinationPolicy {
+        let destinations = context.config.get().destinations
+        if let (cached, policy) = policyCache, cached == destinations { return policy }
+        let policy = DestinationPolicy(destinations)
+        policyCache = (destinations, policy)
+        return policy
+    }
+
+    /// Timeouts, and traffic at most once a second while it changes.
+    private func tick() {
+        let now = Clock.monotonicMs()
+        for tunnel in Array(tunnels.values) {
+            guard let forwarder = tunnel.forwarder else { continue }
+            forwarder.tick(nowMs: now)
+            guard now - tunnel.reportedAtMs >= 1000 else { continue }
+            let current = (forwarder.bytesIn, forwarder.bytesOut, forwarder.activeConnections)
+            if current != tunnel.reported {
+                tunnel.reported = current
+                tunnel.reportedAtMs = now
+                tunnel.events.traffic(tunnel.attempt, bytesIn: current.0, bytesOut: current.1,
+                                      activeConnections: current.2)
+            }
+        }
+    }
+}

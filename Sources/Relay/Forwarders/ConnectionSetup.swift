@@ -1,0 +1,180 @@
+import CLinux
+
+/// One accepted client on its way to a relay: the SOCKS5 handshake (when asked), name resolution, the policy check
+/// and a non-blocking connect to the first allowed address that answers. It ends exactly once, either handing both
+/// sockets to `onReady` or closing the client (after the SOCKS reply that says why). Loop thread only.
+final class ConnectionSetup {
+    enum Phase { case greeting, request, resolving, connecting, finished }
+
+    private let reactor: Reactor
+    private let resolver: Resolver
+    private let allow: DirectForwarder.Policy
+    let client: Int32
+    private let socks: Bool
+    /// Over the connection limit: finish the SOCKS handshake only to answer 01.
+    private let refuse: Bool
+    let deadlineMs: Int64
+    private(set) var phase: Phase
+    private var input: [UInt8] = []
+    private var host = ""
+    private var port: UInt16 = 0
+    private var candidates: [String] = []
+    private var next = 0
+    private var target: Int32 = -1
+    private var lastError: Int32 = ECONNREFUSED
+    /// (client, target) connected; the setup no longer owns them.
+    var onReady: ((Int32, Int32) -> Void)?
+    /// The client was closed (refused, failed or timed out).
+    var onClosed: (() -> Void)?
+
+    init(reactor: Reactor, resolver: Resolver, allow: @escaping DirectForwarder.Policy, client: Int32,
+         fixed: (String, UInt16)?, refuse: Bool, deadlineMs: Int64) {
+        self.reactor = reactor
+        self.resolver = resolver
+        self.allow = allow
+        self.client = client
+        self.socks = fixed == nil
+        self.refuse = refuse
+        self.deadlineMs = deadlineMs
+        if let (h, p) = fixed {
+            host = h
+            port = p
+        }
+        phase = fixed == nil ? .greeting : .resolving
+    }
+
+    func start() {
+        if socks {
+            if !reactor.watch(client, events: UInt32(EPOLLIN.rawValue), { [self] _ in self.readClient() }) {
+                fail(.generalFailure)
+            }
+        } else {
+            resolve()
+        }
+    }
+
+    private func readClient() {
+        guard let bytes = TCPSocket.receive(client, max: 512) else { return }
+        if bytes.isEmpty { return fail(nil) }     // gone before the handshake ended: nobody to answer
+        input += bytes
+        if phase == .greeting {
+            switch SOCKS5.greeting(input[...]) {
+            case .needMore: return
+            case .greeted(_, let consumed):
+                // the only method served is 00; the parser's reply payload came out as 05 FF in the Embedded
+                // -Osize product (full Swift is right), so the answer is spelled here
+                guard TCPSocket.sendSmall(client, [5, 0]) else { return fail(nil) }
+                input.removeFirst(consumed)
+                phase = .request
+            case .reject(let reply): return finishWith(reply)
+            case .connect: return fail(.generalFailure)
+            }
+        }
+        switch SOCKS5.request(input[...]) {
+        case .needMore:
+            if input.count > 600 { fail(.generalFailure) }   // more than any request can be
+        case .reject(let reply): finishWith(reply)
+        case .greeted: fail(.generalFailure)
+        case .connect(let target, let port, let consumed):
+            if refuse { return fail(.generalFailure) }
+            input.removeFirst(consumed)   // early payload: sent to the target once connected
+            host = SOCKS5.hostText(target)
+            self.port = port
+            reactor.unwatch(client)        // the relay reads the rest
+            resolve()
+        }
+    }
+
+    private func resolve() {
+        phase = .resolving
+        if SocketAddress(ip: host, port: port) != nil { return check([host]) }
+        resolver.resolve(host) { [self] addresses in
+            guard self.phase == .resolving else { return }   // timed out or stopped meanwhile
+            self.check(addresses)
+        }
+    }
+
+    private func check(_ addresses: [String]) {
+        guard !addresses.isEmpty else { return fail(.hostUnreachable) }
+        candidates = addresses.filter { allow(host, $0, port) }
+        guard !candidates.isEmpty else { return fail(.notAllowed) }
+        phase = .connecting
+        connectNext()
+    }
+
+    private func connectNext() {
+        while next < candidates.count {
+            let text = candidates[next]
+            next += 1
+            guard let address = SocketAddress(ip: text, port: port) else { continue }
+            switch TCPSocket.connect(address) {
+            case .failure(let error):
+                lastError = error.code
+            case .success(let (fd, pending)):
+                target = fd
+                if !pending { return connected() }
+                if reactor.watch(fd, events: UInt32(EPOLLOUT.rawValue), { [self] _ in self.connectDone() }) { return }
+                lastError = clinux_errno()
+                dropTarget()
+            }
+        }
+        fail(lastError == ECONNREFUSED ? .connectionRefused : .hostUnreachable)
+    }
+
+    private func connectDone() {
+        let code = TCPSocket.connectResult(target)
+        if code == 0 { return connected() }
+        lastError = code
+        dropTarget()
+        connectNext()
+    }
+
+    private func dropTarget() {
+        guard target >= 0 else { return }
+        reactor.unwatch(target)
+        _ = close(target)
+        target = -1
+    }
+
+    private func connected() {
+        reactor.unwatch(target)
+        if socks {
+            guard TCPSocket.sendSmall(client, SOCKS5.reply(.succeeded)) else { return fail(nil) }
+            if !input.isEmpty && !TCPSocket.sendSmall(target, input) { return fail(nil) }
+        }
+        phase = .finished
+        let fd = target
+        target = -1
+        let ready = onReady
+        onReady = nil
+        onClosed = nil
+        ready?(client, fd)
+    }
+
+    /// The deadline passed: a SOCKS client whose CONNECT was under way hears 04; one that never finished its
+    /// handshake is closed (no request was made, so no reply is due).
+    func timeout() { fail(phase == .greeting || phase == .request ? nil : .hostUnreachable) }
+
+    /// Closes everything without a reply (the forwarder is stopping).
+    func abort() { fail(nil) }
+
+    private func fail(_ reply: SOCKS5.Reply?) {
+        guard phase != .finished else { return }
+        finishWith(socks ? reply.map { SOCKS5.reply($0) } : nil)
+    }
+
+    private func finishWith(_ reply: [UInt8]?) {
+        guard phase != .finished else { return }
+        phase = .finished
+        dropTarget()
+        reactor.unwatch(client)
+        if let reply { _ = TCPSocket.sendSmall(client, reply) }
+        // unread bytes at close turn the FIN into a RST, which can destroy the reply before the client reads it
+        while let more = TCPSocket.receive(client, max: 4096), !more.isEmpty {}
+        _ = close(client)
+        let closed = onClosed
+        onReady = nil
+        onClosed = nil
+        closed?()
+    }
+}
