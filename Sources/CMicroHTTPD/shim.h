@@ -7,8 +7,6 @@
 #include <sys/socket.h>
 #include <stdint.h>
 #include <stdarg.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
 #include <microhttpd.h>
 
 /* The daemon's mode: one internal epoll thread; suspend/resume for SSE; upgrade for WebSocket. */
@@ -44,16 +42,10 @@ static inline struct MHD_Daemon *cmhd_start_daemon(unsigned int flags, const cmh
     return MHD_start_daemon(flags, 0, NULL, NULL, handler, cls, MHD_OPTION_ARRAY, items, MHD_OPTION_END);
 }
 
-/* The peer's IP as text (MHD_get_connection_info is variadic). 0 on success. */
-static inline int cmhd_client_ip(struct MHD_Connection *c, char *buf, socklen_t len) {
+/* The peer's address (MHD_get_connection_info is variadic); NULL when unknown. */
+static inline const struct sockaddr *cmhd_client_address(struct MHD_Connection *c) {
     const union MHD_ConnectionInfo *i = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    if (i == NULL || i->client_addr == NULL) return -1;
-    const struct sockaddr *sa = i->client_addr;
-    if (sa->sa_family == AF_INET)
-        return inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf, len) ? 0 : -1;
-    if (sa->sa_family == AF_INET6)
-        return inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, buf, len) ? 0 : -1;
-    return -1;
+    return i ? i->client_addr : NULL;
 }
 
 static inline uint16_t cmhd_bound_port(struct MHD_Daemon *d) {

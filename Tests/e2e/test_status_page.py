@@ -57,6 +57,8 @@ def test_sign_in_connect_watch_disconnect(sluice_bin, echo_server, browser):
         with socket.create_connection(("127.0.0.1", port), timeout=5) as s:   # the tunnel really works
             s.sendall(b"through the page")
             assert s.recv(100) == b"through the page"
+        traffic = lambda: browser.find_element(By.CSS_SELECTOR, f'tr[data-name="{name}"] td:nth-child(4)').text
+        wait.until(lambda d: traffic() != "0 B in / 0 B out")      # the traffic counters reach the page too
         browser.save_screenshot(os.path.join(os.environ.get("SLUICE_SCREENSHOT_DIR", "/tmp"), "status-page.png"))
         browser.find_element(By.CSS_SELECTOR, f'tr[data-name="{name}"]').find_element(
             By.XPATH, ".//button[text()='Disconnect']").click()

@@ -128,9 +128,8 @@ private func httpRequestCompleted(
 
 /// Collects the request headers through MHD's iterator.
 private func clientAddress(_ connection: OpaquePointer) -> String {
-    var buffer = [CChar](repeating: 0, count: 64)
-    guard cmhd_client_ip(connection, &buffer, socklen_t(buffer.count)) == 0 else { return "" }
-    return String(cString: buffer)
+    guard let raw = cmhd_client_address(connection), let address = SocketAddress(raw) else { return "" }
+    return address.ipString
 }
 
 final class HeaderCollector { var headers: [(String, String)] = [] }

@@ -33,6 +33,18 @@ public struct SocketAddress {
         return nil
     }
 
+    /// A copy of a kernel-provided IPv4 or IPv6 address.
+    public init?(_ address: UnsafePointer<sockaddr>) {
+        let family = Int32(address.pointee.sa_family)
+        let size = family == AF_INET ? MemoryLayout<sockaddr_in>.size
+            : family == AF_INET6 ? MemoryLayout<sockaddr_in6>.size : 0
+        guard size > 0 else { return nil }
+        withUnsafeMutableBytes(of: &storage) { dst in
+            dst.copyMemory(from: UnsafeRawBufferPointer(start: UnsafeRawPointer(address), count: size))
+        }
+        length = socklen_t(size)
+    }
+
     /// `ADDR:PORT` with the IPv6 address in brackets: `127.0.0.1:30003`, `[::1]:30003`, `0.0.0.0:0`.
     public init?(hostPort: String) {
         guard let (host, port) = SocketAddress.split(hostPort: hostPort) else { return nil }
