@@ -34,6 +34,9 @@ public final class TunnelManager {
     private var events: TunnelEvents?
     /// Called on the control thread after every published change (set before `start`).
     public var onChange: ((TunnelSnapshot) -> Void)?
+    /// Called on the control thread at every tick (set before `start`): the systemd watchdog pings from here, so a
+    /// wedged control thread stops them.
+    public var onTick: (() -> Void)?
 
     public init?(config: Config, driver: any TunnelDriver) {
         guard let reactor = Reactor(tickMilliseconds: 200) else { return nil }
@@ -284,6 +287,7 @@ public final class TunnelManager {
     }
 
     private func tick() {
+        onTick?()
         let now = Clock.monotonicMs()
         for name in order {
             guard let entry = entries[name] else { continue }
