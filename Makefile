@@ -14,7 +14,7 @@ PYTEST := python3 -m pytest
 
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps build unit static aarch64 products e2e fuzz fuzz-smoke test run clean FORCE
+.PHONY: all deps build unit static aarch64 products image image-rootfs e2e fuzz fuzz-smoke test run clean FORCE
 
 all: static
 
@@ -36,13 +36,21 @@ static: deps
 aarch64: deps
 	@tools/build-product.sh aarch64 $(CRYPTO) $(ARM_BIN)
 
+# the read-only-root overlay for arm64 boards (image/README.md), and a whole Debian arm64 root file system with it
+IMAGE := build/image/sluice-rootfs-aarch64$(SUFFIX).tar.gz
+image: aarch64
+	@image/build-overlay.sh $(ARM_BIN) $(IMAGE)
+
+image-rootfs: image
+	@image/build-rootfs.sh $(IMAGE) build/image/debian-bookworm-arm64-sluice$(SUFFIX).tar.gz
+
 # both flavours for both targets (the Embedded build is what proves every source stays in the subset)
 products:
 	@$(MAKE) --no-print-directory static aarch64 CRYPTO=openssl
 	@$(MAKE) --no-print-directory static aarch64 CRYPTO=mbedtls
 
-e2e: products
-	@SLUICE_BIN=$(CURDIR)/$(X86_BIN) SLUICE_ARM_BIN=$(CURDIR)/$(ARM_BIN) \
+e2e: products image
+	@SLUICE_IMAGE=$(CURDIR)/$(IMAGE) SLUICE_BIN=$(CURDIR)/$(X86_BIN) SLUICE_ARM_BIN=$(CURDIR)/$(ARM_BIN) \
 	 SLUICE_BIN_MBEDTLS=$(CURDIR)/build/x86_64-mbedtls/sluice SLUICE_ARM_BIN_MBEDTLS=$(CURDIR)/build/aarch64-mbedtls/sluice \
 	 $(PYTEST) -q Tests/e2e
 

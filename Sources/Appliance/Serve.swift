@@ -52,6 +52,9 @@ public enum Serve {
         }
         let context = ApplianceContext(config: shared, secret: Array(secret.value.utf8), manager: manager)
         manager.onChange = { _ in context.hub.publish() }
+        // systemd (Type=notify): READY=1 once listening, WATCHDOG=1 from the control thread, STOPPING=1 at the end
+        let systemd = SystemdNotify.fromEnvironment()
+        manager.onTick = { systemd.watchdogTick() }
         guard manager.start() else {
             Log.error("serve.start_failed", [("error", "cannot start the control thread")])
             return 2
@@ -66,6 +69,7 @@ public enum Serve {
         let bound = SocketAddress(ip: address.ipString, port: port) ?? address
         Log.info("serve.listening", [("addr", bound.description), ("version", BuildInfo.version),
                                      ("config", configPath ?? "embedded-default"), ("state", config.stateDir)])
+        systemd.send("READY=1\nSTATUS=Listening on \(bound.description)")
         if configPath == nil && secret.created {
             Startup.printFirstStart(url: "http://\(bound.description)", config: config, secret: secret.value)
         }
@@ -75,6 +79,7 @@ public enum Serve {
             let signal = signals.withUnsafeBufferPointer { cl_wait_signal($0.baseAddress, Int32($0.count), 250) }
             if signal == SIGTERM || signal == SIGINT {
                 Log.info("serve.stopping", [("signal", signal == SIGTERM ? "TERM" : "INT")])
+                systemd.send("STOPPING=1")
                 break
             }
             if signal == SIGHUP {
@@ -83,6 +88,8 @@ public enum Serve {
                     context.config.set(reloaded)
                     manager.reload(reloaded)
                     context.hub.publish()
+                    Log.info("config.reloaded", [("hosts", String(reloaded.hosts.count)),
+                                                 ("users", String(reloaded.users.count))])
                 }
             }
             context.hub.tick(keepaliveSeconds: current.sseKeepaliveSeconds)
@@ -163,7 +170,6 @@ public enum Startup {
             next.listen = current.listen
             next.stateDir = current.stateDir
             next.jwtSecretFile = current.jwtSecretFile
-            Log.info("config.reloaded", [("hosts", String(next.hosts.count)), ("users", String(next.users.count))])
             return next
         }
     }

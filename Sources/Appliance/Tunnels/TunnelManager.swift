@@ -36,6 +36,9 @@ public final class TunnelManager {
     private var autostart = AutostartState()
     /// Called on the control thread after every published change (set before `start`).
     public var onChange: ((TunnelSnapshot) -> Void)?
+    /// Called on the control thread at every tick (set before `start`): the systemd watchdog pings from here, so a
+    /// wedged control thread stops them.
+    public var onTick: (() -> Void)?
 
     /// `state`: where autostart.json lives (nil: nothing is remembered across restarts).
     public init?(config: Config, driver: any TunnelDriver, state: StateDirectory? = nil) {
@@ -370,6 +373,7 @@ public final class TunnelManager {
     }
 
     private func tick() {
+        onTick?()
         let now = Clock.monotonicMs()
         for name in order {
             guard let entry = entries[name] else { continue }

@@ -32,8 +32,10 @@ class Sluice:
     def start(self, listen="127.0.0.1:0", timeout=30):
         argv = command(self.binary) + ["serve", "--listen", listen, "--state", self.state_dir] + self.args
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env)
-        threading.Thread(target=self._read, args=(self.proc.stderr,), daemon=True).start()
-        threading.Thread(target=self._read, args=(self.proc.stdout,), daemon=True).start()
+        self._readers = [threading.Thread(target=self._read, args=(stream,), daemon=True)
+                         for stream in (self.proc.stderr, self.proc.stdout)]
+        for reader in self._readers:
+            reader.start()
         line = self.wait_for("event=serve.listening", timeout)
         self.port = int(re.search(r"addr=\S+:(\d+)", line).group(1))
         return self
@@ -79,4 +81,7 @@ class Sluice:
                 self.proc.kill()
                 self.proc.wait()
                 raise AssertionError(f"sluice did not stop within {timeout}s of signal {sig}")
-        return self.proc.returncode, time.monotonic() - started
+        took = time.monotonic() - started
+        for reader in self._readers:        # everything the process wrote is in self.lines before we answer
+            reader.join(5)
+        return self.proc.returncode, took
