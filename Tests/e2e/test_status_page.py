@@ -51,7 +51,7 @@ def test_sign_in_connect_watch_disconnect(sluice_bin, echo_server, browser):
         row = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, f'tr[data-name="{name}"]')))
         status = lambda: browser.find_element(By.CSS_SELECTOR, f'tr[data-name="{name}"] [data-role="status"]').text
         assert status() == "disconnected"
-        row.find_element(By.XPATH, ".//button[text()='Connect']").click()
+        row.find_element(By.XPATH, ".//button[text()='Connect']").click()     # rows update in place: still live
         wait.until(lambda d: status() == "connected")
         import socket
         with socket.create_connection(("127.0.0.1", port), timeout=5) as s:   # the tunnel really works
@@ -60,8 +60,7 @@ def test_sign_in_connect_watch_disconnect(sluice_bin, echo_server, browser):
         traffic = lambda: browser.find_element(By.CSS_SELECTOR, f'tr[data-name="{name}"] td:nth-child(4)').text
         wait.until(lambda d: traffic() != "0 B in / 0 B out")      # the traffic counters reach the page too
         browser.save_screenshot(os.path.join(os.environ.get("SLUICE_SCREENSHOT_DIR", "/tmp"), "status-page.png"))
-        browser.find_element(By.CSS_SELECTOR, f'tr[data-name="{name}"]').find_element(
-            By.XPATH, ".//button[text()='Disconnect']").click()
+        row.find_element(By.XPATH, ".//button[text()='Disconnect']").click()
         wait.until(lambda d: status() == "disconnected")
     finally:
         app.stop()

@@ -51,7 +51,7 @@ function ago(since) { if (!since) return ""; const s = Math.max(0, Math.floor(Da
   if (s < 86400) return Math.floor(s / 3600) + " h ago"; return Math.floor(s / 86400) + " d ago"; }
 function describe(name) { const p = name.split("::"); if (p.length !== 6) return name;
   const end = (p[4] || "") + ":" + p[5]; return p[2] + " :" + p[3] + " \\u2192 " + (p[4] ? end : "port " + p[5]); }
-function showLogin(message) { $("app").hidden = true; $("login").hidden = false; $("who").textContent = "";
+function showLogin(message) { $("app").hidden = true; for (const r of rowsByName.values()) r.tr.remove(); rowsByName.clear(); $("login").hidden = false; $("who").textContent = "";
   $("logout").hidden = true; text($("login-error"), message || ""); if (stream) { stream.close(); stream = null; } }
 async function start() {
   const r = await api("ssh/tunnel/configs");
@@ -73,40 +73,55 @@ async function act(route, body) {
   if (r.status === 401) { showLogin("Your session has ended; sign in again."); return; }
   if (!r.ok) { const j = await r.json().catch(() => ({})); alert(j.error || ("Failed: " + r.status)); }
 }
+const rowsByName = new Map();
+function makeRow(name) {
+  const r = {tr: el("tr"), cells: []}; r.tr.dataset.name = name;
+  const c1 = el("td"); c1.append(el("div", "name", describe(name)), el("div", "sub", name)); r.tr.append(c1);
+  r.status = el("td"); r.tr.append(r.status);
+  for (let i = 0; i < 4; i++) { const c = el("td", "num"); r.cells.push(c); r.tr.append(c); }
+  const actions = el("td", "actions");
+  r.connect = el("button", "primary", "Connect"); r.disconnect = el("button", "", "Disconnect");
+  r.cancel = el("button", "", "Cancel");
+  r.connect.onclick = () => { const cfg = configs.find((c) => c.name === name); if (cfg) act("connect", cfg.body); };
+  r.disconnect.onclick = () => act("disconnect", {tunnelName: name});
+  r.cancel.onclick = () => act("cancel", {tunnelName: name});
+  actions.append(r.connect, r.disconnect, r.cancel); r.tr.append(actions);
+  return r;
+}
+// Rows are updated in place, so a button under the pointer is never replaced by a status event.
 function render() {
-  const rows = $("rows"); rows.replaceChildren();
+  const rows = $("rows");
   const names = configs.map((c) => c.name);
   for (const n of Object.keys(statuses)) if (!names.includes(n)) names.push(n);
   const counts = {connected: 0, problem: 0, idle: 0};
+  for (const [n, r] of rowsByName) if (!names.includes(n)) { r.tr.remove(); rowsByName.delete(n); }
   for (const name of names) {
     const cfg = configs.find((c) => c.name === name);
     const st = statuses[name] || {status: "disconnected", connected: false};
     if (st.status === "connected") counts.connected++; else if (st.status === "disconnected") counts.idle++;
     else counts.problem++;
-    const tr = el("tr"); tr.dataset.name = name;
-    const c1 = el("td"); c1.append(el("div", "name", describe(name)), el("div", "sub", name)); tr.append(c1);
-    const c2 = el("td"); const badge = el("span", "badge " + st.status, st.status); badge.dataset.role = "status";
-    c2.append(badge);
-    if (st.status === "waiting" && st.nextRetryIn !== undefined) c2.append(el("div", "reason", "next try in " + st.nextRetryIn + " s"));
-    if (st.retryCount !== undefined) c2.append(el("div", "reason", "retry " + st.retryCount + " of " + (st.maxRetries === -1 ? "\\u221e" : st.maxRetries)));
-    if (st.reason) c2.append(el("div", "reason", st.reason + (st.errorType ? " (" + st.errorType + ")" : "")));
-    tr.append(c2);
-    tr.append(el("td", "num", (cfg ? cfg.mode : "") ));
-    tr.append(el("td", "num", bytes(st.bytesIn) + " in / " + bytes(st.bytesOut) + " out"));
-    tr.append(el("td", "num", String(st.activeConnections || 0)));
-    tr.append(el("td", "num", ago(st.since)));
-    const c7 = el("td", "actions");
+    let r = rowsByName.get(name);
+    if (!r) { r = makeRow(name); rowsByName.set(name, r); }
+    rows.append(r.tr);
+    const badge = el("span", "badge " + st.status, st.status); badge.dataset.role = "status";
+    const details = [badge];
+    if (st.status === "waiting" && st.nextRetryIn !== undefined) details.push(el("div", "reason", "next try in " + st.nextRetryIn + " s"));
+    if (st.retryCount !== undefined) details.push(el("div", "reason", "retry " + st.retryCount + " of " + (st.maxRetries === -1 ? "\\u221e" : st.maxRetries)));
+    if (st.reason) details.push(el("div", "reason", st.reason + (st.errorType ? " (" + st.errorType + ")" : "")));
+    r.status.replaceChildren(...details);
+    text(r.cells[0], cfg ? cfg.mode : "");
+    text(r.cells[1], bytes(st.bytesIn) + " in / " + bytes(st.bytesOut) + " out");
+    text(r.cells[2], String(st.activeConnections || 0));
+    text(r.cells[3], ago(st.since));
     const up = ["connected", "connecting", "retrying", "waiting"].includes(st.status);
-    const connect = el("button", "primary", "Connect"); connect.disabled = !cfg || up;
-    connect.onclick = () => act("connect", cfg.body);
-    const disconnect = el("button", "", "Disconnect"); disconnect.disabled = st.status === "disconnected";
-    disconnect.onclick = () => act("disconnect", {tunnelName: name});
-    const cancel = el("button", "", "Cancel"); cancel.disabled = !["retrying", "waiting", "connecting"].includes(st.status);
-    cancel.onclick = () => act("cancel", {tunnelName: name});
-    c7.append(connect, disconnect, cancel); tr.append(c7); rows.append(tr);
+    r.connect.disabled = !cfg || up;
+    r.disconnect.disabled = st.status === "disconnected";
+    r.cancel.disabled = !["retrying", "waiting", "connecting"].includes(st.status);
   }
-  if (!names.length) { const tr = el("tr"); const td = el("td", "empty", "No tunnels you may use."); td.colSpan = 7;
-    tr.append(td); rows.append(tr); }
+  let empty = $("empty-row");
+  if (!names.length && !empty) { empty = el("tr"); empty.id = "empty-row"; const td = el("td", "empty", "No tunnels you may use.");
+    td.colSpan = 7; empty.append(td); rows.append(empty); }
+  if (names.length && empty) empty.remove();
   text($("count-up"), counts.connected + " connected"); text($("count-bad"), counts.problem + " need attention");
   text($("count-idle"), counts.idle + " stopped");
 }
