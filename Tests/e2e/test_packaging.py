@@ -6,6 +6,7 @@ import os
 import random
 import shutil
 import signal
+import socket
 import subprocess
 import tarfile
 import tempfile
@@ -65,10 +66,11 @@ def write_config(directory, **overrides):
     return path
 
 
-def local_tunnel(port, auto_start=False):
-    name = f"0::0::appliance::{port}::::80"
+def local_tunnel(port, auto_start=False, target_port=80):
+    name = f"0::0::appliance::{port}::::{target_port}"
     return {"name": name, "sourceHostId": 0, "tunnelIndex": 0, "sourcePort": port, "endpointHost": "",
-            "endpointPort": 80, "mode": "local", "maxRetries": 1, "retryInterval": 1000, "autoStart": auto_start}
+            "endpointPort": target_port, "mode": "local", "maxRetries": 1, "retryInterval": 1000,
+            "autoStart": auto_start}
 
 
 # (1) the unit -------------------------------------------------------------------------------------------------------
@@ -174,7 +176,7 @@ def test_sd_notify_abstract_socket_and_no_watchdog_unless_asked(sluice_bin, tmp_
 
 # (4) read-only root -------------------------------------------------------------------------------------------------
 
-def test_full_api_on_a_read_only_root(sluice_bin, tmp_path):
+def test_full_api_on_a_read_only_root(sluice_bin, tmp_path, echo_server):
     conf_dir = tmp_path / "etc"
     conf_dir.mkdir()
     state = tmp_path / "state"
@@ -199,10 +201,13 @@ def test_full_api_on_a_read_only_root(sluice_bin, tmp_path):
         try:
             assert stream.status == 200
             assert stream.next_statuses() == {}
-            t = local_tunnel(18391, auto_start=True)
+            t = local_tunnel(18391, auto_start=True, target_port=echo_server.port)
             r = request(s.port, "POST", "/ssh/tunnel/connect", body=t, token=token)
             assert r.status == 200, r
-            stream.wait_for(lambda st: t["name"] in st)       # connecting, then whatever the data plane reports
+            stream.wait_for(lambda st: st.get(t["name"], {}).get("status") == "connected")
+            with socket.create_connection(("127.0.0.1", 18391), timeout=5) as c:    # the tunnel carries data
+                c.sendall(b"read-only root")
+                assert c.recv(100) == b"read-only root"
             r = request(s.port, "GET", "/ssh/tunnel/status", token=token)
             assert r.status == 200 and t["name"] in r.json()
             r = request(s.port, "POST", "/ssh/tunnel/disconnect", body={"tunnelName": t["name"]}, token=token)
@@ -264,7 +269,7 @@ def hammer(port, stop, token):
 def test_state_survives_sigkill_at_any_instant(sluice_bin, tmp_path):
     config = write_config(str(tmp_path))
     state = str(tmp_path / "state")
-    os.mkdir(state, 0o700)    # with jwtSecretFile set, this branch's Sluice does not create it
+    os.mkdir(state, 0o700)
     token = token_for("u-admin", SECRET)
     rng = random.Random(20240531)
     ever = set()

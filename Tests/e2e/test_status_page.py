@@ -82,3 +82,33 @@ def test_phone_sized_screen(sluice_bin, browser):
         assert width <= 390, f"page is {width}px wide on a 390px screen"
     finally:
         app.stop()
+
+
+def test_behind_a_reverse_proxy_under_a_path_prefix(sluice_bin, echo_server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+    from harness.proxy import PrefixProxy
+
+    port = free_port()
+    app = Appliance(sluice_bin)
+    app.config["hosts"][0]["tunnels"] = [{"mode": "local", "sourcePort": port, "endpointHost": "",
+                                          "endpointPort": echo_server.port}]
+    app.rewrite(app.config)
+    app.start()
+    proxy = PrefixProxy(app.port, "/sluice")
+    name = f"0::0::appliance::{port}::::{echo_server.port}"
+    wait = WebDriverWait(browser, 20)
+    try:
+        browser.get(f"http://127.0.0.1:{proxy.port}/sluice/")
+        wait.until(EC.visibility_of_element_located((By.ID, "token"))).send_keys(app.token("u-admin"))
+        browser.find_element(By.CSS_SELECTOR, "#token-form button").click()
+        row = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, f'tr[data-name="{name}"]')))
+        row.find_element(By.XPATH, ".//button[text()='Connect']").click()
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, f'tr[data-name="{name}"] [data-role="status"]').text
+                   == "connected")
+        # every call the page made went through the prefix
+        assert {"/", "/ssh/tunnel/configs", "/ssh/tunnel/status/stream", "/ssh/tunnel/connect"} <= set(proxy.paths)
+    finally:
+        proxy.close()
+        app.stop()
