@@ -14,7 +14,7 @@ PYTEST := python3 -m pytest
 
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps build unit static aarch64 products image image-rootfs e2e fuzz fuzz-smoke test run clean FORCE
+.PHONY: all deps build unit static aarch64 products image image-rootfs e2e fuzz fuzz-smoke tsan test run clean FORCE
 
 all: static
 
@@ -61,8 +61,13 @@ fuzz: deps
 fuzz-smoke: deps
 	@tools/fuzz.sh 3
 
+# the unit tests under ThreadSanitizer
+tsan: deps
+	@$(HOST_PREFIX) && swift test --scratch-path .build-tsan --sanitize thread $(HOST_FLAGS)
+
 test: deps
 	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory tsan
 	@$(MAKE) --no-print-directory fuzz-smoke
 	@$(MAKE) --no-print-directory products
 	@$(MAKE) --no-print-directory e2e CRYPTO=openssl

@@ -9,6 +9,9 @@ import time
 
 QEMU = ["qemu-aarch64-static", "-cpu", "cortex-a72"]
 
+# every line any Sluice under test wrote, for the final secrets check (test_zz_secrets.py)
+EVERY_LINE = []
+
 
 def command(binary):
     """How to run a product binary on this machine: aarch64 ones go through qemu-user (binfmt_misc is not set up)."""
@@ -43,7 +46,9 @@ class Sluice:
     def _read(self, stream):
         for raw in stream:
             with self._cv:
-                self.lines.append(raw.decode(errors="replace").rstrip("\n"))
+                line = raw.decode(errors="replace").rstrip("\n")
+                self.lines.append(line)
+                EVERY_LINE.append(line)
                 self._cv.notify_all()
 
     def wait_for(self, text, timeout=10):
