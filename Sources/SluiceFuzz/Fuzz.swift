@@ -1,11 +1,11 @@
-// libFuzzer entry point for every pure parser: FUZZ_TARGET picks one (json, jwt, name, config, socks, http).
+// libFuzzer entry point for every pure parser: FUZZ_TARGET picks one (see FuzzTarget).
 // Built only with `make fuzz` (SLUICE_FUZZ=1, full Swift, -sanitize=fuzzer,address); never part of the product.
 import Appliance
 import Relay
 import CLinux
 
 enum FuzzTarget: String {
-    case json, jwt, name, config, socks, connect, http
+    case json, jwt, name, config, socks, connect, http, ws
 }
 
 let target: FuzzTarget = {
@@ -56,6 +56,19 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     case .connect:
         _ = ConnectValidation.validate(body: bytes, config: fuzzConfig, user: fuzzConfig.users[0])
         _ = ConnectValidation.tunnelName(body: bytes)
+    case .ws:
+        // frames back to back: header, unmask, close payloads and the message rules, as the relay will apply them
+        var assembler = WebSocketFrame.Assembler(maxText: 4096)
+        var offset = 0
+        while offset < bytes.count {
+            let parsed = bytes[offset...].withUnsafeBytes { WebSocketFrame.parseHeader($0, maxPayload: 4096) }
+            guard case .header(let h) = parsed, offset + h.headerLength + h.payloadLength <= bytes.count else { break }
+            var payload = Array(bytes[(offset + h.headerLength)..<(offset + h.headerLength + h.payloadLength)])
+            payload.withUnsafeMutableBytes { WebSocketFrame.unmask($0, key: h.mask ?? 0, position: 0) }
+            if h.opcode == .close { _ = WebSocketFrame.parseClose(payload) }
+            else if !h.opcode.isControl { if case .failure = assembler.frame(h, payload: payload) { break } }
+            offset += h.headerLength + h.payloadLength
+        }
     case .http:
         // a path and a body through the router's pure parts (no sockets): route, then the body validators
         let text = String(decoding: bytes, as: UTF8.self)

@@ -1,3 +1,4 @@
+import Relay
 /// The files a configuration names: paths resolved against the configuration's folder, secret and key files checked
 /// (and secrets read) while the configuration is validated, so a broken reference is found before anything starts.
 struct ConfigFiles {

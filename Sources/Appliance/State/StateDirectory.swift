@@ -1,3 +1,4 @@
+import Relay
 import CLinux
 
 /// The only place Sluice writes (appliance.md §3; the root filesystem is read-only on the appliance). A damaged file
