@@ -211,7 +211,7 @@ func withTunnel(_ tunnel: String, local: Bool = false) -> String {
         #expect(ConfigPath.member("", "listen") == "listen")
         #expect(ConfigPath.member("hosts[1]", "auth") == "hosts[1].auth")
         #expect(ConfigPath.member("limits", "a.b") == "limits[\"a.b\"]")
-        #expect(ConfigPath.member("", "\n\"") == "[\"\\u000a\\\"\"]")
+        #expect(ConfigPath.member("", "\n\"") == "[\"\\n\\\"\"]")
         #expect(ConfigPath.index("hosts", 3) == "hosts[3]")
     }
 }

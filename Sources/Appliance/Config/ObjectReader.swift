@@ -26,27 +26,8 @@ enum ConfigPath {
         return true
     }
 
-    static func quoted(_ key: String) -> String {
-        var out = "\""
-        for scalar in key.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            default:
-                if scalar.value < 0x20 || scalar.value == 0x7F {
-                    out += "\\u00" + hex(UInt8(scalar.value))
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
-    }
-
-    private static func hex(_ b: UInt8) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        return String(decoding: [digits[Int(b >> 4)], digits[Int(b & 15)]], as: UTF8.self)
-    }
+    /// A key or value as a JSON string literal, so a problem line shows exactly what was in the file.
+    static func quoted(_ key: String) -> String { JSONWriter.write(.string(key)) }
 }
 
 /// Numbers in the file are capped so that no later arithmetic on them (pool sizes, ms → ns) can overflow.

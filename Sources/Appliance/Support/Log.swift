@@ -25,18 +25,7 @@ public enum Log {
             break
         }
         if !needsQuotes { return value }
-        var out = "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
+        return JSONWriter.write(.string(value))   // logfmt readers accept JSON string escapes
     }
 
     /// RFC 3339 UTC with milliseconds.
