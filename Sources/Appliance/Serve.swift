@@ -101,7 +101,8 @@ public enum Serve {
 extension Serve {
     /// The data plane: the appliance's own host relays in the kernel; every other host goes through SSH.
     static func makeDriver(_ context: DriverContext) -> any TunnelDriver {
-        CompositeDriver(localHost: UnavailableDriver(), ssh: UnavailableDriver())
+        let ssh: any TunnelDriver = SSHDriver(context: context) ?? UnavailableDriver()
+        return CompositeDriver(localHost: UnavailableDriver(), ssh: ssh)
     }
 }
 

@@ -111,6 +111,17 @@ static inline int cl_stat_mode(const char *path, unsigned *mode) {
     return 0;
 }
 
+/* accept4 needs _GNU_SOURCE in glibc; ioctl is variadic */
+static inline int cl_accept_nonblocking(int fd) {
+    int c = accept(fd, NULL, NULL);
+    if (c >= 0) {
+        fcntl(c, F_SETFL, fcntl(c, F_GETFL) | O_NONBLOCK);
+        fcntl(c, F_SETFD, FD_CLOEXEC);
+    }
+    return c;
+}
+static inline int cl_fionread(int fd) { int n = 0; return ioctl(fd, FIONREAD, &n) == 0 ? n : 0; }
+
 /* splice: glibc hides it behind _GNU_SOURCE, which breaks the socket prototypes for Swift */
 #ifndef SPLICE_F_MOVE
 #define SPLICE_F_MOVE 1
