@@ -184,41 +184,60 @@ final class ChannelPipe {
             return abort()
         }
         var bytes = Array(UnsafeRawBufferPointer(start: up + upStart, count: upEnd - upStart))
+        // if-case chains, not switches: the Embedded -Osize build took the wrong case of a switch over this result
         if !greeted {
-            switch SOCKS5.greeting(bytes[...]) {
-            case .needMore:
-                if upEnd == size { abort() }
+            // checked here, with answers built at run time: in the Embedded product the constant [5, 0] that
+            // SOCKS5.greeting returns arrived as 05 FF (two same-sized constant arrays got confused)
+            guard bytes.count >= 2 else { return }
+            let count = Int(bytes[1])
+            guard bytes[0] == 5, bytes.count >= 2 + count else {
+                if bytes[0] != 5 || upEnd == size {
+                    _ = send(ChannelPipe.bytes(5, 0xFF))
+                    abort()
+                }
                 return
-            case .greeted(let answer, let consumed):
-                guard send(answer) else { return abort() }
-                greeted = true
-                upStart += consumed
-                bytes.removeFirst(consumed)
-            case .reject(let answer):
-                _ = send(answer)
-                return abort()
-            case .connect:
+            }
+            guard bytes[2..<(2 + count)].contains(0) else {
+                _ = send(ChannelPipe.bytes(5, 0xFF))
                 return abort()
             }
+            guard send(ChannelPipe.bytes(5, 0)) else { return abort() }
+            greeted = true
+            upStart += 2 + count
+            bytes.removeFirst(2 + count)
         }
-        switch SOCKS5.request(bytes[...]) {
-        case .needMore:
-            if upEnd == size { abort() }
-        case .reject(let answer):
-            _ = send(answer)
-            abort()
-        case .connect(let target, let port, let consumed):
+        let step = SOCKS5.request(bytes[...])
+        if case .connect(let target, let port, let consumed) = step {
             upStart += consumed
             targetHost = SOCKS5.hostText(target)
             targetPort = Int(port)
             phase = .opening
             session.enqueueOpen(self)
-        case .greeted:
+        } else if case .reject(let answer) = step {
+            _ = send(answer)
+            abort()
+        } else if case .needMore = step {
+            if upEnd == size { abort() }
+        } else {
             abort()
         }
     }
 
-    private func reply(_ code: SOCKS5.Reply) -> Bool { send(SOCKS5.reply(code)) }
+    /// `05 REP 00 01 0.0.0.0 0`, built at run time (see `bytes`).
+    private func reply(_ code: SOCKS5.Reply) -> Bool {
+        var answer = ChannelPipe.bytes(5, code.rawValue)
+        answer += ChannelPipe.bytes(0, 1)
+        answer += ChannelPipe.bytes(0, 0) + ChannelPipe.bytes(0, 0) + ChannelPipe.bytes(0, 0)
+        return send(answer)
+    }
+
+    /// Never a constant array: the Embedded product confused same-sized constant byte arrays.
+    @inline(never)
+    static func bytes(_ first: UInt8, _ second: UInt8) -> [UInt8] {
+        var result = [UInt8](repeating: first, count: 2)
+        result[1] = second
+        return result
+    }
 
     /// Handshake answers are a few bytes on a fresh socket: all or nothing.
     private func send(_ bytes: [UInt8]) -> Bool {

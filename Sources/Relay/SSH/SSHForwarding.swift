@@ -19,16 +19,15 @@ extension SSHSession {
     func acceptLocal() {
         guard phase == .ready else { return }
         while listenerFd >= 0, let fd = TCP.accept(listenerFd) {
-            switch forward {
-            case .local(_, let host, let port):
+            if forward.kind == .local {
                 guard let pipe = makePipe(fd: fd, phase: .opening) else {
                     CLinux.close(fd)
                     continue
                 }
-                pipe.targetHost = host
-                pipe.targetPort = port
+                pipe.targetHost = forward.host
+                pipe.targetPort = forward.port
                 opening.append(pipe)
-            case .dynamic:
+            } else if forward.kind == .dynamic {
                 guard let pipe = makePipe(fd: fd, phase: .socks) else {
                     // SOCKS clients get a reply, not a silent close (appliance.md §2 limits)
                     _ = SOCKS5.reply(.generalFailure).withUnsafeBytes { CLinux.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -36,7 +35,7 @@ extension SSHSession {
                     continue
                 }
                 pipe.updateWatch()
-            case .remote:
+            } else {
                 CLinux.close(fd)
             }
         }
@@ -66,7 +65,8 @@ extension SSHSession {
     }
 
     func acceptRemote() {
-        guard let listener = remoteListener, case .remote(_, _, let connectTo) = forward else { return }
+        guard let listener = remoteListener, forward.kind == .remote else { return }
+        let connectTo = forward.connectTo
         while let channel = libssh2_channel_forward_accept(listener) {
             let (fd, _) = TCP.connect(connectTo)
             guard fd >= 0 else {

@@ -25,14 +25,34 @@ public struct SSHTarget {
     }
 }
 
-/// What the session carries once it is up (tunnels-api.md §7, direct mode).
-public enum SSHForward {
+/// What the session carries once it is up (tunnels-api.md §7, direct mode). A struct with a plain kind, not an
+/// enum with payloads: the Embedded -Osize build took wrong cases of switches over payload enums here.
+public struct SSHForward {
+    public enum Kind { case local, dynamic, remote }
+
+    public let kind: Kind
+    /// local/dynamic: the listener here.
+    public let listen: SocketAddress
+    /// local: the direct-tcpip target; remote: the listen address on the server.
+    public let host: String
+    public let port: Int
+    /// remote: where each inbound channel is connected to.
+    public let connectTo: SocketAddress
+
     /// `ssh -L`: a listener here; each connection → direct-tcpip to `targetHost:targetPort`.
-    case local(listen: SocketAddress, targetHost: String, targetPort: Int)
+    public static func local(listen: SocketAddress, targetHost: String, targetPort: Int) -> SSHForward {
+        SSHForward(kind: .local, listen: listen, host: targetHost, port: targetPort, connectTo: listen)
+    }
+
     /// `ssh -D`: a SOCKS5 listener here; each CONNECT → direct-tcpip.
-    case dynamic(listen: SocketAddress)
+    public static func dynamic(listen: SocketAddress) -> SSHForward {
+        SSHForward(kind: .dynamic, listen: listen, host: "", port: 0, connectTo: listen)
+    }
+
     /// `ssh -R`: tcpip-forward on the server; each inbound channel → a TCP connection to `connectTo`.
-    case remote(listenHost: String, listenPort: Int, connectTo: SocketAddress)
+    public static func remote(listenHost: String, listenPort: Int, connectTo: SocketAddress) -> SSHForward {
+        SSHForward(kind: .remote, listen: connectTo, host: listenHost, port: listenPort, connectTo: connectTo)
+    }
 }
 
 /// One non-blocking libssh2 session and its forwarder, owned by one reactor thread: every method runs there.
@@ -179,7 +199,8 @@ public final class SSHSession {
                 if phase != .forwarding { return }
             }
         }
-        if phase == .forwarding, case .remote(let host, let port, _) = forward {
+        if phase == .forwarding && forward.kind == .remote {
+            let host = forward.host, port = forward.port
             var bound: Int32 = 0
             if let listener = libssh2_channel_forward_listen_ex(s, host, Int32(port), &bound, 64) {
                 remoteListener = listener
@@ -193,16 +214,16 @@ public final class SSHSession {
     }
 
     private func beginForwarding() {
-        switch forward {
-        case .local(let listen, _, _), .dynamic(let listen):
-            let (fd, error) = TCP.listen(listen)
-            guard fd >= 0 else { return finish("Cannot listen on \(listen.description): \(FileIO.errorText(error))") }
-            listenerFd = fd
-            _ = reactor.watch(fd, events: UInt32(EPOLLIN.rawValue)) { [self] _ in self.acceptLocal() }
-            becomeReady()
-        case .remote:
+        if forward.kind == .remote {
             phase = .forwarding
+            return
         }
+        let listen = forward.listen
+        let (fd, error) = TCP.listen(listen)
+        guard fd >= 0 else { return finish("Cannot listen on \(listen.description): \(FileIO.errorText(error))") }
+        listenerFd = fd
+        _ = reactor.watch(fd, events: UInt32(EPOLLIN.rawValue)) { [self] _ in self.acceptLocal() }
+        becomeReady()
     }
 
     private func becomeReady() {

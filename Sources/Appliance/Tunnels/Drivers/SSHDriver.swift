@@ -39,8 +39,8 @@ public final class SSHDriver: TunnelDriver {
 
     public func start(_ request: ConnectRequest, attempt: UInt64, events: TunnelEvents) {
         let built = SSHTargetBuilder.build(request, config: context.config.get(), stateDir: context.stateDir)
-        guard case .ready(let target, let forward) = built else {
-            if case .refused(let reason) = built { events.failed(attempt, reason: reason) }
+        guard let target = built.target, let forward = built.forward else {
+            events.failed(attempt, reason: built.refused ?? "Invalid tunnel configuration")
             return
         }
         let name = request.name.text

@@ -4,9 +4,14 @@ import Relay
 /// host-key policy, and which forward to set up (tunnels-api.md §7, direct mode). Runs on the control thread, so
 /// key files are read when each attempt starts (they may be rotated on disk).
 enum SSHTargetBuilder {
-    enum Built {
-        case ready(SSHTarget, SSHForward)
-        case refused(String)
+    /// `refused` set: the attempt fails with it. (A struct: see SSHForward on payload enums in Embedded builds.)
+    struct Built {
+        var target: SSHTarget?
+        var forward: SSHForward?
+        var refused: String?
+
+        static func ready(_ target: SSHTarget?, _ forward: SSHForward) -> Built { Built(target: target, forward: forward) }
+        static func refused(_ reason: String) -> Built { Built(refused: reason) }
     }
 
     static let managedUnsupported = "Managed tunnels are not supported yet"
@@ -35,20 +40,16 @@ enum SSHTargetBuilder {
                                credentials: credentials, hostKey: hostKey,
                                keepaliveIntervalMs: request.keepaliveInterval,
                                keepaliveCountMax: request.keepaliveCountMax)
-        switch forward(request, config: config) {
-        case .refused(let reason): return .refused(reason)
-        case .ready(_, let forward): return .ready(target, forward)
-        }
+        let built = forward(request, config: config)
+        guard let forward = built.forward else { return built }
+        return .ready(target, forward)
     }
 
-    /// Only the forward part is meaningful in the answer (the target slot is a placeholder).
+    /// The forward part only (no target).
     static func forward(_ request: ConnectRequest, config: Config) -> Built {
-        let placeholder = SSHTarget(address: SocketAddress(ip: "127.0.0.1", port: 0)!, hostName: "", user: "",
-                                    credentials: .none, hostKey: .fingerprint([]), keepaliveIntervalMs: 0,
-                                    keepaliveCountMax: 0)
+        let placeholder: SSHTarget? = nil
         let bindHost = literal(request.bindHost)
-        switch request.mode {
-        case .local, .dynamic:
+        if request.mode != .remote {
             guard config.bindAllow.contains(bindHost),
                   let listen = SocketAddress(ip: bindHost, port: UInt16(truncatingIfNeeded: request.sourcePort)) else {
                 return .refused("Bind address not allowed: \(request.bindHost)")
@@ -57,7 +58,8 @@ enum SSHTargetBuilder {
             let target = !request.targetHost.isEmpty ? request.targetHost
                 : !request.endpointHost.isEmpty ? request.endpointHost : "127.0.0.1"
             return .ready(placeholder, .local(listen: listen, targetHost: target, targetPort: request.endpointPort))
-        case .remote:
+        }
+        do {
             let plain = ["", "127.0.0.1", "localhost"]
             guard plain.contains(request.endpointHost) else {
                 return .refused("Endpoint host '\(request.endpointHost)' not found")
