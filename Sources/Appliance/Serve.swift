@@ -109,7 +109,9 @@ public enum Serve {
 extension Serve {
     /// The data plane: the appliance's own host relays in the kernel; every other host goes through SSH.
     static func makeDriver(_ context: DriverContext) -> any TunnelDriver {
-        CompositeDriver(localHost: LocalHostDriver(context: context) ?? UnavailableDriver(), ssh: UnavailableDriver())
+        let localHost: any TunnelDriver = LocalHostDriver(context: context) ?? UnavailableDriver()
+        let ssh: any TunnelDriver = SSHDriver(context: context) ?? UnavailableDriver()
+        return CompositeDriver(localHost: localHost, ssh: ssh)
     }
 }
 

@@ -1,6 +1,7 @@
 /* libssh2: its function-like macros wrapped as functions Swift can call. */
 #ifndef SLUICE_CSSH2_SHIM_H
 #define SLUICE_CSSH2_SHIM_H
+#include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
 #include <libssh2.h>
@@ -15,4 +16,40 @@ static inline const char *cssh2_last_error(LIBSSH2_SESSION *s) {
     libssh2_session_last_error(s, &msg, NULL, 0);
     return msg;
 }
+
+/* The session's socket I/O goes through Swift: the send side never reports EAGAIN (see c-libraries.md §0). */
+typedef ssize_t (*cssh2_send_fn)(libssh2_socket_t, const void *, size_t, int, void **);
+typedef ssize_t (*cssh2_recv_fn)(libssh2_socket_t, void *, size_t, int, void **);
+static inline void cssh2_set_io(LIBSSH2_SESSION *s, cssh2_send_fn snd, cssh2_recv_fn rcv) {
+    libssh2_session_callback_set(s, LIBSSH2_CALLBACK_SEND, (void *)snd);
+    libssh2_session_callback_set(s, LIBSSH2_CALLBACK_RECV, (void *)rcv);
+}
+
+/* libssh2 frees the answers with the default allocator, so they must come from malloc. */
+static inline void cssh2_kbd_answer_all(const char *answer, int num_prompts,
+                                        LIBSSH2_USERAUTH_KBDINT_RESPONSE *responses) {
+    for (int i = 0; i < num_prompts; i++) {
+        responses[i].text = strdup(answer);
+        responses[i].length = responses[i].text ? (unsigned int)strlen(answer) : 0;
+    }
+}
+
+static inline ssize_t cssh2_channel_read(LIBSSH2_CHANNEL *c, void *buf, size_t len) {
+    return libssh2_channel_read_ex(c, 0, (char *)buf, len);
+}
+static inline ssize_t cssh2_channel_write(LIBSSH2_CHANNEL *c, const void *buf, size_t len) {
+    return libssh2_channel_write_ex(c, 0, (const char *)buf, len);
+}
+static inline int cssh2_disconnect(LIBSSH2_SESSION *s, const char *why) {
+    return libssh2_session_disconnect_ex(s, SSH_DISCONNECT_BY_APPLICATION, why, "");
+}
+
+static const int CSSH2_KH_PLAIN_RAW = LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW;
+static const int CSSH2_KH_KEY_SSHRSA = LIBSSH2_KNOWNHOST_KEY_SSHRSA;
+static const int CSSH2_KH_KEY_SSHDSS = LIBSSH2_KNOWNHOST_KEY_SSHDSS;
+static const int CSSH2_KH_KEY_ECDSA_256 = LIBSSH2_KNOWNHOST_KEY_ECDSA_256;
+static const int CSSH2_KH_KEY_ECDSA_384 = LIBSSH2_KNOWNHOST_KEY_ECDSA_384;
+static const int CSSH2_KH_KEY_ECDSA_521 = LIBSSH2_KNOWNHOST_KEY_ECDSA_521;
+static const int CSSH2_KH_KEY_ED25519 = LIBSSH2_KNOWNHOST_KEY_ED25519;
+static const int CSSH2_KH_KEY_UNKNOWN = LIBSSH2_KNOWNHOST_KEY_UNKNOWN;
 #endif

@@ -33,6 +33,7 @@ def test_sign_in_connect_watch_disconnect(sluice_bin, echo_server, browser):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as EC
     from selenium.webdriver.support.ui import WebDriverWait
+    from selenium.common.exceptions import StaleElementReferenceException
 
     port = free_port()
     app = Appliance(sluice_bin)
@@ -42,7 +43,8 @@ def test_sign_in_connect_watch_disconnect(sluice_bin, echo_server, browser):
     app.rewrite(app.config)
     app.start()
     name = f"0::0::appliance::{port}::::{echo_server.port}"
-    wait = WebDriverWait(browser, 20)
+    # rows update in place, but a status badge is redrawn on every event: a lookup may race with a redraw
+    wait = WebDriverWait(browser, 20, ignored_exceptions=(StaleElementReferenceException,))
     try:
         browser.get(app.sluice.url + "/")
         wait.until(EC.visibility_of_element_located((By.ID, "username"))).send_keys("admin")
@@ -89,6 +91,7 @@ def test_behind_a_reverse_proxy_under_a_path_prefix(sluice_bin, echo_server, bro
     from selenium.webdriver.support import expected_conditions as EC
     from selenium.webdriver.support.ui import WebDriverWait
     from harness.proxy import PrefixProxy
+    from selenium.common.exceptions import StaleElementReferenceException
 
     port = free_port()
     app = Appliance(sluice_bin)
@@ -98,7 +101,7 @@ def test_behind_a_reverse_proxy_under_a_path_prefix(sluice_bin, echo_server, bro
     app.start()
     proxy = PrefixProxy(app.port, "/sluice")
     name = f"0::0::appliance::{port}::::{echo_server.port}"
-    wait = WebDriverWait(browser, 20)
+    wait = WebDriverWait(browser, 20, ignored_exceptions=(StaleElementReferenceException,))
     try:
         browser.get(f"http://127.0.0.1:{proxy.port}/sluice/")
         wait.until(EC.visibility_of_element_located((By.ID, "token"))).send_keys(app.token("u-admin"))

@@ -214,8 +214,8 @@ public final class TunnelManager {
             for (index, tunnel) in host.tunnels.enumerated() where tunnel.autoStart {
                 guard let request = TunnelManager.request(configured: host, index: index, tunnel: tunnel, config: config),
                       !autostart.stopped.contains(request.name.text) else { continue }
-                Log.info("tunnel.autostart", [("tunnel", request.name.text), ("source", "config")])
                 launch(request)
+                Log.info("tunnel.autostart", [("tunnel", request.name.text), ("source", "config")])
             }
         }
         for item in autostart.entries {
@@ -225,8 +225,8 @@ public final class TunnelManager {
             }
             switch ConnectValidation.validate(body: Array(JSONWriter.write(item.body).utf8), config: config, user: user) {
             case .success(let request):
-                Log.info("tunnel.autostart", [("tunnel", item.name), ("source", "api")])
                 launch(request)
+                Log.info("tunnel.autostart", [("tunnel", item.name), ("source", "api")])
             case .failure(let error):
                 Log.warn("tunnel.autostart_skipped", [("tunnel", item.name), ("reason", error.message)])
             }

@@ -1,0 +1,127 @@
+import Relay
+
+/// Turns a validated connect request into what the relay needs: where to log in, with which credentials and
+/// host-key policy, and which forward to set up (tunnels-api.md §7, direct mode). Runs on the control thread, so
+/// key files are read when each attempt starts (they may be rotated on disk).
+enum SSHTargetBuilder {
+    /// `refused` set: the attempt fails with it. (A struct: see SSHForward on payload enums in Embedded builds.)
+    struct Built {
+        var target: SSHTarget?
+        var forward: SSHForward?
+        var refused: String?
+
+        static func ready(_ target: SSHTarget?, _ forward: SSHForward) -> Built { Built(target: target, forward: forward) }
+        static func refused(_ reason: String) -> Built { Built(refused: reason) }
+    }
+
+    static let managedUnsupported = "Managed tunnels are not supported yet"
+
+    static func build(_ request: ConnectRequest, config: Config, stateDir: String) -> Built {
+        if request.endpoint != nil { return .refused(managedUnsupported) }
+        let host = request.host
+        guard let address = SocketAddress(ip: host.ip, port: UInt16(truncatingIfNeeded: host.port)) else {
+            return .refused("Cannot connect to \(host.ip): host names are not resolved yet, use an IP address")
+        }
+        let credentials: SSHCredentials
+        if case .key(let keyFile, let passphrase) = host.auth {
+            guard let key = FileIO.read(keyFile, limit: 64 * 1024) else {
+                return .refused("Authentication failed: cannot read the private key file \(keyFile)")
+            }
+            credentials = .privateKey(key: key, passphrase: passphrase?.value, keyType: PrivateKeyInfo.describe(key))
+        } else if case .password(let secret) = host.auth {
+            credentials = .password(secret.value)
+        } else {
+            credentials = .none
+        }
+        guard let hostKey = hostKeyPolicy(host, stateDir: stateDir) else {
+            return .refused("Host key verification failed for \(host.displayName)")
+        }
+        let target = SSHTarget(address: address, hostName: host.displayName, user: host.username,
+                               credentials: credentials, hostKey: hostKey,
+                               keepaliveIntervalMs: request.keepaliveInterval,
+                               keepaliveCountMax: request.keepaliveCountMax)
+        let built = forward(request, config: config)
+        guard let forward = built.forward else { return built }
+        return .ready(target, forward)
+    }
+
+    /// The forward part only (no target).
+    static func forward(_ request: ConnectRequest, config: Config) -> Built {
+        let placeholder: SSHTarget? = nil
+        let bindHost = literal(request.bindHost)
+        if request.mode != .remote {
+            guard config.bindAllow.contains(bindHost),
+                  let listen = SocketAddress(ip: bindHost, port: UInt16(truncatingIfNeeded: request.sourcePort)) else {
+                return .refused("Bind address not allowed: \(request.bindHost)")
+            }
+            if request.mode == .dynamic { return .ready(placeholder, .dynamic(listen: listen)) }
+            let target = !request.targetHost.isEmpty ? request.targetHost
+                : !request.endpointHost.isEmpty ? request.endpointHost : "127.0.0.1"
+            return .ready(placeholder, .local(listen: listen, targetHost: target, targetPort: request.endpointPort))
+        }
+        do {
+            let plain = ["", "127.0.0.1", "localhost"]
+            guard plain.contains(request.endpointHost) else {
+                return .refused("Endpoint host '\(request.endpointHost)' not found")
+            }
+            guard let connectTo = SocketAddress(ip: bindHost, port: UInt16(truncatingIfNeeded: request.endpointPort)) else {
+                return .refused("Cannot connect to \(request.bindHost): host names are not resolved yet, use an IP address")
+            }
+            let listenHost = request.targetHost.isEmpty ? "127.0.0.1" : request.targetHost
+            return .ready(placeholder, .remote(listenHost: listenHost, listenPort: request.sourcePort, connectTo: connectTo))
+        }
+    }
+
+    static func literal(_ host: String) -> String { host == "localhost" ? "127.0.0.1" : host }
+
+    /// nil when the pin cannot be used (validation normally refuses such a configuration first).
+    static func hostKeyPolicy(_ host: Host, stateDir: String) -> HostKeyPolicy? {
+        guard let pin = host.hostKey else { return .knownHosts(path: stateDir + "/known_hosts") }
+        let bytes = Array(pin.utf8)
+        if bytes.starts(with: "SHA256:".utf8) {
+            guard let digest = Base64.decode(bytes[7...], url: false), digest.count == 32 else { return nil }
+            return .fingerprint(digest)
+        }
+        let fields = ConfigSyntax.split(bytes)
+        guard fields.count >= 2, let blob = Base64.decode(String(decoding: fields[1], as: UTF8.self)) else { return nil }
+        return .pinnedKey(algorithm: String(decoding: fields[0], as: UTF8.self), blob: blob)
+    }
+}
+
+/// Names a private key for failure reasons ("publickey (ecdsa-sha2-nistp256 key) rejected"), without decrypting it:
+/// an OpenSSH key file carries its public key in clear.
+enum PrivateKeyInfo {
+    static func describe(_ file: [UInt8]) -> String {
+        let text = String(decoding: file, as: UTF8.self)
+        if text.hasPrefix("-----BEGIN EC PRIVATE KEY") { return "ecdsa PEM" }
+        if text.hasPrefix("-----BEGIN RSA PRIVATE KEY") { return "ssh-rsa PEM" }
+        if text.hasPrefix("-----BEGIN ENCRYPTED PRIVATE KEY") || text.hasPrefix("-----BEGIN PRIVATE KEY") {
+            return "PKCS#8"
+        }
+        guard text.hasPrefix("-----BEGIN OPENSSH PRIVATE KEY") else { return "unrecognised" }
+        var body: [UInt8] = []
+        for line in text.split(separator: "\n").dropFirst() {
+            if line.hasPrefix("-----") { break }
+            body += Array(line.utf8).filter { $0 != 0x0D }
+        }
+        guard let raw = Base64.decode(String(decoding: body, as: UTF8.self)) else { return "OpenSSH" }
+        // "openssh-key-v1\0", string cipher, string kdf, string kdfoptions, uint32 count, string publickey
+        var offset = 15
+        func field() -> ArraySlice<UInt8>? {
+            guard offset + 4 <= raw.count else { return nil }
+            let length = Int(raw[offset]) << 24 | Int(raw[offset + 1]) << 16 | Int(raw[offset + 2]) << 8 | Int(raw[offset + 3])
+            offset += 4
+            guard length >= 0, offset + length <= raw.count else { return nil }
+            defer { offset += length }
+            return raw[offset..<(offset + length)]
+        }
+        guard raw.count > 15, field() != nil, field() != nil, field() != nil, offset + 4 <= raw.count else { return "OpenSSH" }
+        offset += 4
+        guard let publicKey = field(), publicKey.count >= 4 else { return "OpenSSH" }
+        let base = publicKey.startIndex
+        let length = Int(publicKey[base]) << 24 | Int(publicKey[base + 1]) << 16 | Int(publicKey[base + 2]) << 8
+            | Int(publicKey[base + 3])
+        guard length > 0, 4 + length <= publicKey.count else { return "OpenSSH" }
+        return String(decoding: publicKey[(base + 4)..<(base + 4 + length)], as: UTF8.self)
+    }
+}

@@ -1,0 +1,158 @@
+import CLinux
+import CSSH2
+
+/// What to log in with. A struct rather than an enum with payloads: Embedded Swift (-Osize) mis-matched the
+/// multi-payload enum this was at first, and the product build is the one that ships.
+public struct SSHCredentials {
+    public enum Kind { case anonymous, password, privateKey }
+
+    public let kind: Kind
+    /// `password` is tried as `password`, then as keyboard-interactive (every prompt answered with it).
+    public let password: String
+    /// A private key file's bytes (OpenSSH or PEM); `keyType` names it in failure reasons.
+    public let key: [UInt8]
+    public let passphrase: String?
+    public let keyType: String
+
+    public static let none = SSHCredentials(kind: .anonymous, password: "", key: [], passphrase: nil, keyType: "")
+
+    public static func password(_ password: String) -> SSHCredentials {
+        SSHCredentials(kind: .password, password: password, key: [], passphrase: nil, keyType: "")
+    }
+
+    public static func privateKey(key: [UInt8], passphrase: String?, keyType: String) -> SSHCredentials {
+        SSHCredentials(kind: .privateKey, password: "", key: key, passphrase: passphrase, keyType: keyType)
+    }
+}
+
+/// User authentication, one non-blocking step at a time: `step` returns nil while libssh2 waits for the server.
+final class SSHAuth {
+    enum Outcome {
+        case authenticated
+        case failed(String)
+    }
+
+    private enum Method { case list, password, keyboard, publicKey }
+
+    private let user: String
+    private let credentials: SSHCredentials
+    private var method = Method.list
+    private var offered: String = ""
+    private var failures: [String] = []
+
+    init(user: String, credentials: SSHCredentials) {
+        self.user = user
+        self.credentials = credentials
+    }
+
+    func step(_ session: OpaquePointer, io: SSHIO) -> Outcome? {
+        while true {
+            switch method {
+            case .list:
+                let length = UInt32(user.utf8.count)
+                guard let list = libssh2_userauth_list(session, user, length) else {
+                    if libssh2_userauth_authenticated(session) != 0 { return .authenticated }   // "none" accepted
+                    if libssh2_session_last_errno(session) == LIBSSH2_ERROR_EAGAIN { return nil }
+                    return .failed(sessionFailure(session))
+                }
+                offered = String(cString: list)
+                guard let first = next(after: nil) else {
+                    return .failed("Authentication failed for user \(user): no configured method is offered by the "
+                                   + "server (it offers \(offered))")
+                }
+                method = first
+            case .password:
+                let secret = credentials.password
+                let rc = libssh2_userauth_password_ex(session, user, UInt32(user.utf8.count), secret,
+                                                      UInt32(secret.utf8.count), nil)
+                switch settle(rc, session, what: "password") {
+                case .wait: return nil
+                case .retry: continue
+                case .done(let outcome): return outcome
+                }
+            case .keyboard:
+                io.password = credentials.password
+                let rc = libssh2_userauth_keyboard_interactive_ex(session, user, UInt32(user.utf8.count), { _, _, _, _, count, _, responses, abstract in
+                    let io = Unmanaged<SSHIO>.fromOpaque(abstract!.pointee!).takeUnretainedValue()
+                    // a second call with no prompts comes before success (§1): nothing to answer
+                    if count > 0 { cssh2_kbd_answer_all(io.password, count, responses) }
+                })
+                if rc != LIBSSH2_ERROR_EAGAIN { io.password = "" }
+                switch settle(rc, session, what: "keyboard-interactive") {
+                case .wait: return nil
+                case .retry: continue
+                case .done(let outcome): return outcome
+                }
+            case .publicKey:
+                let key = credentials.key, passphrase = credentials.passphrase, keyType = credentials.keyType
+                let rc = key.withUnsafeBufferPointer { bytes -> Int32 in
+                    bytes.withMemoryRebound(to: CChar.self) { chars in
+                        libssh2_userauth_publickey_frommemory(session, user, user.utf8.count, nil, 0,
+                                                              chars.baseAddress, key.count, passphrase)
+                    }
+                }
+                var what = "publickey (\(keyType) key)"
+                if rc == LIBSSH2_ERROR_PUBLICKEY_UNVERIFIED || rc == LIBSSH2_ERROR_KEYFILE_AUTH_FAILED
+                    || rc == LIBSSH2_ERROR_FILE {
+                    what += ": cannot use the private key (wrong passphrase or unsupported format)"
+                } else if rc == LIBSSH2_ERROR_AUTHENTICATION_FAILED && keyType.hasPrefix("ssh-rsa") {
+                    what += ": RSA user keys need rsa-sha2 signatures, which this libssh2 cannot make"
+                }
+                switch settle(rc, session, what: what) {
+                case .wait: return nil
+                case .retry: continue
+                case .done(let outcome): return outcome
+                }
+            }
+        }
+    }
+
+    private enum Settled {
+        case wait, retry
+        case done(Outcome)
+    }
+
+    private func settle(_ rc: Int32, _ session: OpaquePointer, what: String) -> Settled {
+        if rc == LIBSSH2_ERROR_EAGAIN { return .wait }
+        if rc == 0 { return .done(.authenticated) }
+        if isTransportError(rc) { return .done(.failed(sessionFailure(session))) }
+        failures.append(what)
+        if let following = next(after: method) {
+            method = following
+            return .retry
+        }
+        return .done(.failed("Authentication failed for user \(user): " + failures.joined(separator: ", ")
+                             + " rejected"))
+    }
+
+    private func next(after current: Method?) -> Method? {
+        // if-chains, not a switch: the Embedded (-Osize) build dispatched this switch to the wrong case
+        var candidates: [Method] = []
+        if credentials.kind == .password { candidates = [.password, .keyboard] }
+        if credentials.kind == .privateKey { candidates = [.publicKey] }
+        if let current, let index = candidates.firstIndex(where: { $0 == current }) {
+            candidates = Array(candidates[(index + 1)...])
+        }
+        return candidates.first { offers($0) }
+    }
+
+    private func offers(_ method: Method) -> Bool {
+        let name: String
+        switch method {
+        case .password: name = "password"
+        case .keyboard: name = "keyboard-interactive"
+        case .publicKey: name = "publickey"
+        case .list: return false
+        }
+        return offered.split(separator: ",").contains { $0 == name }
+    }
+
+    private func sessionFailure(_ session: OpaquePointer) -> String {
+        "SSH error during authentication: " + SSHSession.lastError(session)
+    }
+}
+
+func isTransportError(_ rc: Int32) -> Bool {
+    rc == LIBSSH2_ERROR_SOCKET_DISCONNECT || rc == LIBSSH2_ERROR_SOCKET_RECV || rc == LIBSSH2_ERROR_SOCKET_SEND
+        || rc == LIBSSH2_ERROR_SOCKET_TIMEOUT || rc == LIBSSH2_ERROR_TIMEOUT
+}

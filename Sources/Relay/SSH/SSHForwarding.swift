@@ -1,0 +1,104 @@
+import CLinux
+import CSSH2
+
+/// The session's side of the forwarders: new streams from the local listener or the server, and the queue of
+/// direct-tcpip opens.
+extension SSHSession {
+    /// A stream needs two pool buffers; without them (or beyond the connection limit) it is refused at once.
+    func makePipe(fd: Int32, phase: ChannelPipe.Phase) -> ChannelPipe? {
+        guard pipes.count < maxConnections, pool.available >= 2, let up = pool.acquire() else { return nil }
+        guard let down = pool.acquire() else {
+            pool.release(up)
+            return nil
+        }
+        let pipe = ChannelPipe(session: self, fd: fd, up: up, down: down, phase: phase)
+        pipes.append(pipe)
+        return pipe
+    }
+
+    func acceptLocal() {
+        guard phase == .ready else { return }
+        while listenerFd >= 0, let fd = TCP.accept(listenerFd) {
+            if forward.kind == .local {
+                guard let pipe = makePipe(fd: fd, phase: .opening) else {
+                    CLinux.close(fd)
+                    continue
+                }
+                pipe.targetHost = forward.host
+                pipe.targetPort = forward.port
+                opening.append(pipe)
+            } else if forward.kind == .dynamic {
+                guard let pipe = makePipe(fd: fd, phase: .socks) else {
+                    // SOCKS clients get a reply, not a silent close (appliance.md §2 limits)
+                    _ = SOCKS5.reply(.generalFailure).withUnsafeBytes { CLinux.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                    CLinux.close(fd)
+                    continue
+                }
+                pipe.updateWatch()
+            } else {
+                CLinux.close(fd)
+            }
+        }
+        pumpAll()
+    }
+
+    func enqueueOpen(_ pipe: ChannelPipe) { opening.append(pipe) }
+
+    /// libssh2 keeps one channel open in flight per session (session->open_state): opens go strictly in order,
+    /// and a pending one is retried with the same arguments.
+    func processOpens() {
+        while let pipe = opening.first, let s = session {
+            if let channel = libssh2_channel_direct_tcpip_ex(s, pipe.targetHost, Int32(pipe.targetPort), "127.0.0.1", 22) {
+                opening.removeFirst()
+                pipe.opened(channel)
+                continue
+            }
+            let error = libssh2_session_last_errno(s)
+            if error == LIBSSH2_ERROR_EAGAIN { return }
+            opening.removeFirst()
+            if isTransportError(error) {
+                fatal = fatal ?? peerGoneReason()
+                return
+            }
+            pipe.openFailed(SSHSession.lastError(s))
+        }
+    }
+
+    func acceptRemote() {
+        guard let listener = remoteListener, forward.kind == .remote else { return }
+        let connectTo = forward.connectTo
+        while let channel = libssh2_channel_forward_accept(listener) {
+            let (fd, _) = TCP.connect(connectTo)
+            guard fd >= 0 else {
+                freeChannel(channel)
+                continue
+            }
+            guard let pipe = makePipe(fd: fd, phase: .connecting) else {
+                CLinux.close(fd)
+                freeChannel(channel)
+                continue
+            }
+            pipe.channel = channel
+            pipe.updateWatch()
+        }
+    }
+
+    func freeChannel(_ channel: OpaquePointer) {
+        guard session != nil else { return }
+        if libssh2_channel_free(channel) == LIBSSH2_ERROR_EAGAIN { zombies.append(channel) }
+    }
+
+    func remove(_ pipe: ChannelPipe) {
+        pipes.removeAll { $0 === pipe }
+        opening.removeAll { $0 === pipe }
+    }
+
+    /// A channel call failed: the stream ends; the session ends too when the failure was its transport's.
+    func channelError(_ rc: Int) -> Bool {
+        let code = Int32(truncatingIfNeeded: rc)
+        if isTransportError(code) || (io?.sawEOF ?? false) || (io?.error ?? 0) != 0 {
+            fatal = fatal ?? peerGoneReason()
+        }
+        return false
+    }
+}

@@ -1,0 +1,392 @@
+import CLinux
+import CSSH2
+
+/// Where and how to log in.
+public struct SSHTarget {
+    public var address: SocketAddress
+    /// The inventory name, for reasons such as `Host key verification failed for <name>`.
+    public var hostName: String
+    public var user: String
+    public var credentials: SSHCredentials
+    public var hostKey: HostKeyPolicy
+    /// 0 disables keepalives (and dead-peer detection).
+    public var keepaliveIntervalMs: Int
+    public var keepaliveCountMax: Int
+
+    public init(address: SocketAddress, hostName: String, user: String, credentials: SSHCredentials,
+                hostKey: HostKeyPolicy, keepaliveIntervalMs: Int, keepaliveCountMax: Int) {
+        self.address = address
+        self.hostName = hostName
+        self.user = user
+        self.credentials = credentials
+        self.hostKey = hostKey
+        self.keepaliveIntervalMs = keepaliveIntervalMs
+        self.keepaliveCountMax = keepaliveCountMax
+    }
+}
+
+/// What the session carries once it is up (tunnels-api.md §7, direct mode). A struct with a plain kind, not an
+/// enum with payloads: the Embedded -Osize build took wrong cases of switches over payload enums here.
+public struct SSHForward {
+    public enum Kind { case local, dynamic, remote }
+
+    public let kind: Kind
+    /// local/dynamic: the listener here.
+    public let listen: SocketAddress
+    /// local: the direct-tcpip target; remote: the listen address on the server.
+    public let host: String
+    public let port: Int
+    /// remote: where each inbound channel is connected to.
+    public let connectTo: SocketAddress
+
+    /// `ssh -L`: a listener here; each connection → direct-tcpip to `targetHost:targetPort`.
+    public static func local(listen: SocketAddress, targetHost: String, targetPort: Int) -> SSHForward {
+        SSHForward(kind: .local, listen: listen, host: targetHost, port: targetPort, connectTo: listen)
+    }
+
+    /// `ssh -D`: a SOCKS5 listener here; each CONNECT → direct-tcpip.
+    public static func dynamic(listen: SocketAddress) -> SSHForward {
+        SSHForward(kind: .dynamic, listen: listen, host: "", port: 0, connectTo: listen)
+    }
+
+    /// `ssh -R`: tcpip-forward on the server; each inbound channel → a TCP connection to `connectTo`.
+    public static func remote(listenHost: String, listenPort: Int, connectTo: SocketAddress) -> SSHForward {
+        SSHForward(kind: .remote, listen: connectTo, host: listenHost, port: listenPort, connectTo: connectTo)
+    }
+}
+
+/// One non-blocking libssh2 session and its forwarder, owned by one reactor thread: every method runs there.
+/// It reports `onUp` once the listener is bound (or the remote forward granted) and `onDown` once when it fails or
+/// dies; `close` ends it without reporting.
+public final class SSHSession {
+    static let connectTimeoutMs: Int64 = 15_000
+    static let setupTimeoutMs: Int64 = 45_000
+
+    enum Phase { case idle, connecting, handshake, auth, forwarding, ready, closed }
+
+    let reactor: Reactor
+    let pool: BufferPool
+    let target: SSHTarget
+    let forward: SSHForward
+    let maxConnections: Int
+    private var onUp: (() -> Void)?
+    private var onDown: ((String) -> Void)?
+
+    var phase = Phase.idle
+    var io: SSHIO?
+    var session: OpaquePointer?
+    private var auth: SSHAuth?
+    private var startedMs: Int64 = 0
+    private var watchedMask: UInt32 = 0
+    private var lastKernelPending = 0
+    var listenerFd: Int32 = -1
+    var remoteListener: OpaquePointer?
+    var pipes: [ChannelPipe] = []
+    var opening: [ChannelPipe] = []
+    var zombies: [OpaquePointer] = []
+    var fatal: String?
+    /// Why the host key was refused (the reason itself is fixed text); for the log.
+    public private(set) var hostKeyDetail: String?
+    /// Bytes that came out of channels (toward the connecting side) and went into them.
+    public internal(set) var bytesIn: Int64 = 0
+    public internal(set) var bytesOut: Int64 = 0
+    public var activeConnections: Int { pipes.count }
+    /// The port the server granted for a remote forward (useful with port 0).
+    public private(set) var grantedPort: Int = 0
+
+    public init(reactor: Reactor, pool: BufferPool, target: SSHTarget, forward: SSHForward, maxConnections: Int,
+                onUp: @escaping () -> Void, onDown: @escaping (String) -> Void) {
+        self.reactor = reactor
+        self.pool = pool
+        self.target = target
+        self.forward = forward
+        self.maxConnections = maxConnections
+        self.onUp = onUp
+        self.onDown = onDown
+    }
+
+    public func start() {
+        startedMs = Clock.monotonicMs()
+        let (fd, error) = TCP.connect(target.address)
+        guard fd >= 0 else { return finish(connectFailure(error)) }
+        io = SSHIO(fd: fd)
+        phase = .connecting
+        updateWatch()
+    }
+
+    /// Ends everything now (listeners, forwards, channels, the session) without reporting.
+    public func close() {
+        onUp = nil
+        onDown = nil
+        teardown()
+    }
+
+    func finish(_ reason: String) {
+        guard phase != .closed else { return }
+        let report = onDown
+        onUp = nil
+        onDown = nil
+        teardown()
+        report?(reason)
+    }
+
+    // MARK: setup
+
+    private func onSocket(_ events: UInt32) {
+        guard let io else { return }
+        switch phase {
+        case .connecting:
+            let error = TCP.pendingError(io.fd)
+            if error != 0 { return finish(connectFailure(error)) }
+            beginHandshake()
+        case .handshake, .auth, .forwarding:
+            guard io.flush() else { return finish(peerGoneReason()) }
+            advanceSetup()
+        case .ready:
+            guard io.flush() else { return finish(peerGoneReason()) }
+            let readable = events & UInt32(EPOLLIN.rawValue) != 0
+            let hangup = events & UInt32(EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0
+            if hangup && !readable && !wantsTransport {
+                // nobody reads the transport while idle, so the hang-up is all there is to learn
+                let error = TCP.pendingError(io.fd)
+                return finish(error == 0 ? "Connection closed by remote host" : errnoReason(error))
+            }
+            pumpAll()
+        case .idle, .closed:
+            break
+        }
+    }
+
+    private func beginHandshake() {
+        guard let io else { return }
+        guard let s = cssh2_session_init(Unmanaged.passUnretained(io).toOpaque()) else {
+            return finish("Cannot create an SSH session")
+        }
+        session = s
+        cssh2_set_io(s, SSHIO.sendCallback, SSHIO.recvCallback)
+        libssh2_session_set_blocking(s, 0)
+        let preference = target.hostKey.methodPreference
+        if libssh2_session_method_pref(s, LIBSSH2_METHOD_HOSTKEY, preference) != 0 {
+            return finish("Host key algorithm \(preference) is not supported")
+        }
+        phase = .handshake
+        advanceSetup()
+    }
+
+    private func advanceSetup() {
+        guard let s = session, let io else { return }
+        if phase == .handshake {
+            let rc = libssh2_session_handshake(s, io.fd)
+            if rc == LIBSSH2_ERROR_EAGAIN { return settle() }
+            if rc != 0 {
+                return finish(io.sawEOF || io.error != 0 ? peerGoneReason() : "SSH handshake failed: " + SSHSession.lastError(s))
+            }
+            if let why = HostKeyCheck.verify(s, policy: target.hostKey, ip: target.address.ipString,
+                                             port: Int(target.address.port)) {
+                hostKeyDetail = why
+                return finish("Host key verification failed for \(target.hostName)")
+            }
+            auth = SSHAuth(user: target.user, credentials: target.credentials)
+            phase = .auth
+        }
+        if phase == .auth, let auth {
+            guard let outcome = auth.step(s, io: io) else { return settle() }
+            switch outcome {
+            case .failed(let why): return finish(io.sawEOF || io.error != 0 ? peerGoneReason() : why)
+            case .authenticated:
+                self.auth = nil
+                beginForwarding()
+                if phase != .forwarding { return }
+            }
+        }
+        if phase == .forwarding && forward.kind == .remote {
+            let host = forward.host, port = forward.port
+            var bound: Int32 = 0
+            if let listener = libssh2_channel_forward_listen_ex(s, host, Int32(port), &bound, 64) {
+                remoteListener = listener
+                grantedPort = port == 0 ? Int(bound) : port
+                return becomeReady()
+            }
+            if libssh2_session_last_errno(s) == LIBSSH2_ERROR_EAGAIN { return settle() }
+            if io.sawEOF || io.error != 0 { return finish(peerGoneReason()) }
+            return finish("Remote port forwarding failed for listen port \(port)")
+        }
+    }
+
+    private func beginForwarding() {
+        if forward.kind == .remote {
+            phase = .forwarding
+            return
+        }
+        let listen = forward.listen
+        let (fd, error) = TCP.listen(listen)
+        guard fd >= 0 else { return finish("Cannot listen on \(listen.description): \(FileIO.errorText(error))") }
+        listenerFd = fd
+        _ = reactor.watch(fd, events: UInt32(EPOLLIN.rawValue)) { [self] _ in self.acceptLocal() }
+        becomeReady()
+    }
+
+    private func becomeReady() {
+        guard let s = session, let io else { return }
+        phase = .ready
+        // only now: a want_reply keepalive answer would be taken as the reply to a later tcpip-forward (§5)
+        if target.keepaliveIntervalMs > 0 {
+            libssh2_keepalive_config(s, 1, UInt32(keepaliveSeconds))
+        }
+        io.touch()
+        onUp?()
+        pumpAll()
+    }
+
+    private var keepaliveSeconds: Int { max(1, (target.keepaliveIntervalMs + 999) / 1000) }
+
+    // MARK: steady state
+
+    /// Driven by the reactor tick: setup deadlines, keepalives, dead-peer detection.
+    public func tick(nowMs: Int64) {
+        switch phase {
+        case .connecting:
+            if nowMs - startedMs > SSHSession.connectTimeoutMs {
+                finish("SSH connection to \(target.address.description) timed out")
+            }
+        case .handshake, .auth, .forwarding:
+            if nowMs - startedMs > SSHSession.setupTimeoutMs { finish("SSH session setup timed out") }
+        case .ready:
+            guard let s = session, let io else { return }
+            if target.keepaliveIntervalMs > 0 {
+                var next: Int32 = 0
+                _ = libssh2_keepalive_send(s, &next)
+                // replies that no channel read yet still prove the peer alive
+                let inKernel = io.kernelPending()
+                if inKernel > lastKernelPending { io.touch() }
+                lastKernelPending = inKernel
+                let limit = Int64(keepaliveSeconds) * 1000 * Int64(max(0, target.keepaliveCountMax) + 1)
+                if nowMs - io.lastRxMs > limit { return finish("Keepalive timeout") }
+            }
+            if remoteListener != nil || !zombies.isEmpty { pumpAll() } else { settle() }
+        case .idle, .closed:
+            break
+        }
+    }
+
+    var outputBlocked: Bool { (io?.pending ?? 0) > SSHIO.highWater }
+
+    var wantsTransport: Bool {
+        remoteListener != nil || !opening.isEmpty || !zombies.isEmpty || pipes.contains { $0.wantsTransport }
+    }
+
+    /// Progresses every stream until no new bytes arrive: libssh2 files what one channel's read pulled in under
+    /// other channels, where epoll cannot see it.
+    func pumpAll() {
+        guard phase == .ready, let io else { return }
+        var rounds = 0
+        while true {
+            let generation = io.rxGeneration
+            acceptRemote()
+            processOpens()
+            for pipe in pipes { pipe.progress() }
+            if !zombies.isEmpty { zombies = zombies.filter { libssh2_channel_free($0) == LIBSSH2_ERROR_EAGAIN } }
+            if let why = transportFailure() { return finish(why) }
+            rounds += 1
+            if io.rxGeneration == generation || rounds >= 64 { break }
+        }
+        settle()
+    }
+
+    func pipeEvent(_ pipe: ChannelPipe, _ events: UInt32) {
+        guard phase == .ready, let io else { return }
+        let generation = io.rxGeneration
+        pipe.handle(events)
+        if let why = transportFailure() { return finish(why) }
+        if io.rxGeneration != generation || !opening.isEmpty { pumpAll() } else { settle() }
+    }
+
+    /// Flushes and sets the session socket's interest: input only while something will read the transport (else
+    /// level-triggered EPOLLIN would spin on unread keepalive replies), output while bytes are queued.
+    func settle() {
+        guard let io, phase != .closed else { return }
+        guard io.flush() else { return finish(peerGoneReason()) }
+        var mask: UInt32
+        switch phase {
+        case .connecting: mask = UInt32(EPOLLOUT.rawValue)
+        case .ready: mask = wantsTransport ? UInt32(EPOLLIN.rawValue) : UInt32(EPOLLRDHUP.rawValue)
+        default: mask = UInt32(EPOLLIN.rawValue)
+        }
+        if io.pending > 0 { mask |= UInt32(EPOLLOUT.rawValue) }
+        guard mask != watchedMask else { return }
+        watchedMask = mask
+        _ = reactor.watch(io.fd, events: mask) { [self] events in self.onSocket(events) }
+    }
+
+    private func updateWatch() { settle() }
+
+    // MARK: failure text
+
+    func transportFailure() -> String? {
+        if let fatal { return fatal }
+        guard let io else { return nil }
+        return io.sawEOF || io.error != 0 ? peerGoneReason() : nil
+    }
+
+    func peerGoneReason() -> String {
+        guard let io else { return "SSH session ended" }
+        if io.error != 0 { return errnoReason(io.error) }
+        if io.sawEOF { return "Connection closed by remote host" }
+        if let s = session {
+            if libssh2_session_last_errno(s) == LIBSSH2_ERROR_SOCKET_DISCONNECT {
+                return "Connection closed by remote host (" + SSHSession.lastError(s) + ")"
+            }
+            return "SSH session error: " + SSHSession.lastError(s)
+        }
+        return "SSH session ended"
+    }
+
+    func errnoReason(_ error: Int32) -> String {
+        switch error {
+        case ECONNRESET: return "Connection reset by peer"
+        case EPIPE: return "Connection closed by remote host (broken pipe)"
+        default: return "SSH connection lost: " + FileIO.errorText(error)
+        }
+    }
+
+    private func connectFailure(_ error: Int32) -> String {
+        "SSH connection to \(target.address.description) failed: " + FileIO.errorText(error)
+    }
+
+    static func lastError(_ session: OpaquePointer) -> String {
+        guard let text = cssh2_last_error(session) else { return "unknown error" }
+        let message = String(cString: text)
+        return message.isEmpty ? "unknown error (\(libssh2_session_last_errno(session)))" : message
+    }
+
+    // MARK: teardown
+
+    private func teardown() {
+        guard phase != .closed else { return }
+        phase = .closed
+        for pipe in pipes { pipe.closeLocal() }
+        pipes = []
+        opening = []
+        if listenerFd >= 0 {
+            reactor.unwatch(listenerFd)
+            CLinux.close(listenerFd)
+            listenerFd = -1
+        }
+        if let io { reactor.unwatch(io.fd) }
+        if let s = session, let io {
+            if io.error == 0 && !io.sawEOF {
+                _ = cssh2_disconnect(s, "tunnel stopped")
+                _ = io.flush()
+            }
+            // from here libssh2's closing calls see EOF and a sink, so nothing waits for the peer
+            io.closing = true
+            var tries = 0
+            while cssh2_session_free(s) == LIBSSH2_ERROR_EAGAIN && tries < 100 { tries += 1 }
+        }
+        session = nil
+        remoteListener = nil
+        zombies = []
+        if let io { CLinux.close(io.fd) }
+        io = nil
+    }
+}
