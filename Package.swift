@@ -12,6 +12,8 @@ let crypto = environment["SLUICE_CRYPTO"] ?? "openssl"
 var swiftSettings: [SwiftSetting] = crypto == "mbedtls" ? [.define("CRYPTO_MBEDTLS")] : []
 if embedded {
     swiftSettings += [.enableExperimentalFeature("Embedded"), .unsafeFlags(["-wmo", "-Osize", "-Xfrontend", "-function-sections"])]
+    // the small flavour's product links musl (tools/build-product.sh)
+    if crypto == "mbedtls" { swiftSettings.append(.define("LIBC_MUSL")) }
 }
 
 // Static link order: libssh2 before its crypto backend; mbedcrypto serves Sluice's own cryptography in both flavours.
@@ -24,7 +26,8 @@ var targets: [Target] = [
     .systemLibrary(name: "CSSH2", path: "Sources/CSSH2"),
     .systemLibrary(name: "CMbedTLS", path: "Sources/CMbedTLS"),
     .systemLibrary(name: "CMicroHTTPD", path: "Sources/CMicroHTTPD"),
-    .target(name: "Relay", dependencies: ["CLinux", "CSSH2", "CMbedTLS"], swiftSettings: swiftSettings),
+    .target(name: "CSupport", path: "Sources/CSupport"),
+    .target(name: "Relay", dependencies: ["CLinux", "CSSH2", "CMbedTLS", "CSupport"], swiftSettings: swiftSettings),
     .target(name: "Appliance", dependencies: ["Relay", "CLinux", "CMbedTLS", "CMicroHTTPD"], swiftSettings: swiftSettings),
     .executableTarget(name: "sluice", dependencies: ["Appliance", "Relay", "CLinux"],
                       swiftSettings: swiftSettings, linkerSettings: cLibraries),

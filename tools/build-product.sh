@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The product build: Embedded Swift, static, stripped.   tools/build-product.sh ARCH CRYPTO OUT
+# CRYPTO=openssl links glibc (Debian's libcrypto.a is built for it); CRYPTO=mbedtls links musl (smaller).
 set -euo pipefail
 arch=$1 crypto=$2 out=$3
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -7,34 +8,46 @@ cd "$here"
 TC=$(dirname "$(dirname "$(readlink -f "$(command -v swift)")")")
 EMB=$TC/lib/swift/embedded
 prefix=$(tools/deps.sh libs "$arch" "$crypto")
+libc=gnu; [ "$crypto" = mbedtls ] && libc=musl
 scratch=${SLUICE_SCRATCH:-.build-emb-$arch-$crypto}
 mkdir -p "$scratch" "$(dirname "$out")"
 export EMBEDDED=1 SLUICE_CRYPTO=$crypto
 
 case "$arch" in
-  x86_64)
-    swift build -c release --scratch-path "$scratch" \
-      -Xswiftc -Xclang-linker -Xswiftc -static \
-      -Xcc -I"$prefix/include" \
-      -Xlinker "$EMB/x86_64-unknown-linux-gnu/libswiftUnicodeDataTables.a" \
-      -Xlinker -L"$prefix/lib" -Xlinker -lm -Xlinker --gc-sections \
-      -Xswiftc -Xllvm -Xswiftc -enable-machine-outliner ;;
-  aarch64)
-    sr=$(tools/deps.sh sysroot aarch64)
-    cat > "$scratch/toolset.json" <<JSON
-{ "schemaVersion": "1.0",
-  "swiftCompiler": { "extraCLIOptions": [
-    "-Xcc", "--target=aarch64-unknown-linux-gnu", "-Xcc", "--sysroot=$sr", "-Xcc", "-I$prefix/include",
-    "-Xclang-linker", "--target=aarch64-unknown-linux-gnu", "-Xclang-linker", "--sysroot=$sr",
-    "-Xclang-linker", "-static", "-use-ld=lld",
-    "-Xlinker", "$EMB/aarch64-none-none-elf/libswiftUnicodeDataTables.a",
-    "-Xlinker", "-L$prefix/lib", "-Xlinker", "--gc-sections", "-Xlinker", "--icf=all",
-    "-Xllvm", "-enable-machine-outliner" ] },
-  "cCompiler": { "extraCLIOptions": ["--target=aarch64-unknown-linux-gnu", "--sysroot=$sr", "-I$prefix/include"] } }
-JSON
-    swift build -c release --triple aarch64-none-none-elf --toolset "$scratch/toolset.json" --scratch-path "$scratch" ;;
+  x86_64) swift_triple=x86_64-unknown-linux-gnu; tables=$EMB/x86_64-unknown-linux-gnu ;;
+  aarch64) swift_triple=aarch64-none-none-elf; tables=$EMB/aarch64-none-none-elf ;;
   *) echo "unknown ARCH $arch" >&2; exit 1 ;;
 esac
-bin=$(swift build -c release --scratch-path "$scratch" --show-bin-path $( [ "$arch" = aarch64 ] && echo --triple aarch64-none-none-elf))/sluice
+
+# C flags of the target (the same compiler line tools/deps.sh built the C libraries with), as JSON strings
+read -r -a cflags <<< "$(tools/deps.sh cc "$arch" "$libc" | cut -d' ' -f2-)"
+json() { local first=1 a; for a in "$@"; do [ $first = 1 ] || printf ', '; first=0; printf '"%s"' "$a"; done; }
+xcc=(); for a in "${cflags[@]}" "-I$prefix/include"; do xcc+=("-Xcc" "$a"); done
+xlink=(); for a in "${cflags[@]}"; do case "$a" in --target=*|--sysroot=*|-B*|-L*) xlink+=("-Xclang-linker" "$a");; esac; done
+
+if [ "$arch" = x86_64 ] && [ "$libc" = gnu ]; then
+  # the host's own target: no toolset needed
+  swift build -c release --scratch-path "$scratch" \
+    -Xswiftc -Xclang-linker -Xswiftc -static \
+    -Xcc -I"$prefix/include" \
+    -Xlinker "$tables/libswiftUnicodeDataTables.a" \
+    -Xlinker -L"$prefix/lib" -Xlinker -lm -Xlinker --gc-sections \
+    -Xswiftc -Xllvm -Xswiftc -enable-machine-outliner
+  triple_args=()
+else
+  cat > "$scratch/toolset.json" <<JSON
+{ "schemaVersion": "1.0",
+  "swiftCompiler": { "extraCLIOptions": [
+    $(json "${xcc[@]}" "${xlink[@]}"),
+    "-Xclang-linker", "-static", "-use-ld=lld",
+    "-Xlinker", "$tables/libswiftUnicodeDataTables.a",
+    "-Xlinker", "-L$prefix/lib", "-Xlinker", "--gc-sections", "-Xlinker", "--icf=all",
+    "-Xllvm", "-enable-machine-outliner" ] },
+  "cCompiler": { "extraCLIOptions": [$(json "${cflags[@]}" "-I$prefix/include")] } }
+JSON
+  triple_args=(--triple "$swift_triple")
+  swift build -c release "${triple_args[@]}" --toolset "$scratch/toolset.json" --scratch-path "$scratch"
+fi
+bin=$(swift build -c release --scratch-path "$scratch" --show-bin-path "${triple_args[@]}")/sluice
 "$TC/bin/llvm-objcopy" --strip-all "$bin" "$out"
-printf 'built %s (%s bytes)\n' "$out" "$(stat -c %s "$out")"
+printf 'built %s (%s bytes, %s)\n' "$out" "$(stat -c %s "$out")" "$libc"

@@ -56,7 +56,8 @@ host() {
 
 debarch() { case "$1" in x86_64) echo amd64;; aarch64) echo arm64;; *) echo "unknown arch $1" >&2; exit 1;; esac; }
 SYSROOT_PACKAGES="libc6-dev linux-libc-dev libgcc-12-dev libmbedtls-dev libssl-dev zlib1g-dev"
-SOURCE_PACKAGES="libssh2 libmicrohttpd"
+MUSL_SYSROOT_PACKAGES="musl-dev linux-libc-dev libgcc-12-dev"
+SOURCE_PACKAGES="libssh2 libmicrohttpd mbedtls"
 
 # Candidate versions of everything the cache depends on, asked of apt once per change of its lists.
 versions() {
@@ -64,7 +65,7 @@ versions() {
   if [ ! -s "$file" ] || [ /var/lib/apt/lists -nt "$file" ]; then
     mkdir -p "$cache"
     local args=() p
-    for p in $SYSROOT_PACKAGES; do args+=("$p:amd64" "$p:arm64"); done
+    for p in $SYSROOT_PACKAGES musl-dev; do args+=("$p:amd64" "$p:arm64"); done
     { apt-cache policy "${args[@]}" | awk '/^[^ ].*:$/ {name=$1} /Candidate:/ {print name, $2}'
       apt-cache showsrc $SOURCE_PACKAGES | awk '/^Package:/ {name=$2} /^Version:/ {print "src:" name ":", $2}' \
         | sort -V | awk '{v[$1]=$2} END {for (n in v) print n, v[n]}'
@@ -75,16 +76,19 @@ versions() {
 }
 candidate() { versions | awk -v n="$1:" '$1 == n {print $2}'; }
 
-# A target sysroot unpacked from Debian .debs: nothing is installed on the system for it.
+# A target sysroot unpacked from Debian .debs: nothing is installed on the system for it. glibc (the OpenSSL
+# flavour: Debian's libcrypto.a is built for glibc) or musl (the small flavour: a static musl is ~0.6 MB smaller).
 sysroot() {
-  local arch=$1 da; da=$(debarch "$arch")
-  local key="" p
-  for p in $SYSROOT_PACKAGES; do key="$key$p=$(candidate "$p:$da");"; done
-  local sr=$cache/sysroot/$arch-$(printf %s "$key" | sha256sum | cut -c1-12)
+  local arch=$1 libc=${2:-gnu} da; da=$(debarch "$arch")
+  local packages=$SYSROOT_PACKAGES
+  [ "$libc" = musl ] && packages=$MUSL_SYSROOT_PACKAGES
+  local key="$libc;" p
+  for p in $packages; do key="$key$p=$(candidate "$p:$da");"; done
+  local sr=$cache/sysroot/$arch-$libc-$(printf %s "$key" | sha256sum | cut -c1-12)
   if [ ! -f "$sr/.done" ]; then
-    log "sysroot $arch"
+    log "sysroot $arch ($libc)"
     rm -rf "$sr"; mkdir -p "$sr/debs"
-    local pkgs=(); for p in $SYSROOT_PACKAGES; do pkgs+=("$p:$da"); done
+    local pkgs=(); for p in $packages; do pkgs+=("$p:$da"); done
     (cd "$sr/debs" && quiet apt-get download -qq "${pkgs[@]}")
     for d in "$sr"/debs/*.deb; do dpkg -x "$d" "$sr"; done
     rm -rf "$sr/debs"
@@ -95,6 +99,18 @@ sysroot() {
     touch "$sr/.done"
   fi
   echo "$sr"
+}
+
+# The C compiler for a target: the Swift toolchain's clang, and for musl its headers, start files and libgcc
+# (-nostdinc keeps glibc's headers out; the kernel's come from linux-libc-dev).
+target_cc() {
+  local arch=$1 libc=$2 sr=$3
+  if [ "$libc" = musl ]; then
+    local g=$sr/usr/lib/gcc/$arch-linux-gnu/12 m=$sr/usr/lib/$arch-linux-musl
+    echo "$TC/bin/clang --target=$arch-linux-musl --sysroot=$sr -nostdinc -isystem $sr/usr/include/$arch-linux-musl -isystem $TC/lib/clang/21/include -isystem $sr/usr/include/$arch-linux-gnu -isystem $sr/usr/include -B$m -B$g -L$m -L$g"
+  else
+    echo "$TC/bin/clang --target=$arch-linux-gnu --sysroot=$sr"
+  fi
 }
 
 # Debian source trees with Debian's own patches applied, then ours (patches/<package>/*.patch).
@@ -130,15 +146,17 @@ source_tree() {
 libs() {
   local arch=$1 crypto=$2
   case "$crypto" in openssl|mbedtls) ;; *) echo "CRYPTO must be openssl or mbedtls" >&2; exit 1;; esac
-  local sr ssh2 mhd; sr=$(sysroot "$arch"); ssh2=$(source_tree libssh2); mhd=$(source_tree libmicrohttpd)
+  local libc=gnu; [ "$crypto" = mbedtls ] && libc=musl
+  local sr ssh2 mhd mbed; sr=$(sysroot "$arch" "$libc"); ssh2=$(source_tree libssh2); mhd=$(source_tree libmicrohttpd)
+  mbed=""; [ "$libc" = musl ] && mbed=$(source_tree mbedtls)
   # keyed by the recipe itself (these functions), not by unrelated edits of this script
-  local key; key=$(printf '%s\n' "$sr" "$ssh2" "$mhd" "$(declare -f libs quiet)" | sha256sum | cut -c1-12)
+  local key; key=$(printf '%s\n' "$sr" "$ssh2" "$mhd" "$mbed" "$(declare -f libs quiet target_cc)" | sha256sum | cut -c1-12)
   local out=$cache/prefix/$arch-$crypto-$key
   if [ -f "$out/.done" ]; then echo "$out"; return; fi
   log "building C libraries for $arch/$crypto"
   rm -rf "$out"; mkdir -p "$out/lib" "$out/include"
-  local triple=$arch-linux-gnu
-  local CC="$TC/bin/clang --target=$triple --sysroot=$sr"
+  local triple=$arch-linux-$libc
+  local CC; CC=$(target_cc "$arch" "$libc" "$sr")
   local build=$out/build; mkdir -p "$build"
   local flags="-Os -fPIC -ffunction-sections -fdata-sections -Wno-deprecated-declarations"
   local env=(CC="$CC" AR="$TC/bin/llvm-ar" RANLIB="$TC/bin/llvm-ranlib" CFLAGS="$flags" LDFLAGS="-static -fuse-ld=lld")
@@ -150,13 +168,22 @@ libs() {
      --disable-curl --disable-nls \
    && quiet make -j"$(nproc)" -C src/microhttpd install && quiet make -C src/include install)
 
+  # mbedTLS for musl from its Debian source (Debian's .a is built for glibc, with _FORTIFY_SOURCE)
+  if [ "$libc" = musl ]; then
+    cp -a "$mbed" "$build/mbedtls"
+    (cd "$build/mbedtls" && quiet make -j"$(nproc)" -C library CC="$CC" AR="$TC/bin/llvm-ar" \
+       CFLAGS="$flags -I../include" libmbedcrypto.a)
+    cp "$build/mbedtls/library/libmbedcrypto.a" "$out/lib/"
+    cp -a "$build/mbedtls/include/mbedtls" "$out/include/"
+  fi
+
   # libssh2 on the chosen backend
   cp -a "$ssh2" "$build/ssh2"
   local cryptoargs
   if [ "$crypto" = openssl ]; then
     cryptoargs="--with-crypto=openssl --with-libssl-prefix=$sr/usr --with-libz --with-libz-prefix=$sr/usr"
   else
-    cryptoargs="--with-crypto=mbedtls --with-libmbedcrypto-prefix=$sr/usr --without-libz"
+    cryptoargs="--with-crypto=mbedtls --with-libmbedcrypto-prefix=$out --without-libz"
   fi
   (cd "$build/ssh2" && quiet env "${env[@]}" CPPFLAGS="-I$sr/usr/include" ./configure -q --host="$triple" \
      --prefix="$out" $cryptoargs --disable-shared --enable-static --disable-examples-build \
@@ -164,10 +191,12 @@ libs() {
   cp "$build"/ssh2/include/*.h "$out/include/"
 
   # the rest comes from the sysroot, so that one -L and one -I serve every build of this target
-  cp -a "$sr/usr/include/mbedtls" "$out/include/"
-  local libdir=$sr/usr/lib/$triple
-  cp "$libdir/libmbedcrypto.a" "$out/lib/"
-  if [ "$crypto" = openssl ]; then cp "$libdir/libcrypto.a" "$libdir/libz.a" "$out/lib/"; fi
+  if [ "$libc" = gnu ]; then
+    cp -a "$sr/usr/include/mbedtls" "$out/include/"
+    local libdir=$sr/usr/lib/$triple
+    cp "$libdir/libmbedcrypto.a" "$out/lib/"
+    if [ "$crypto" = openssl ]; then cp "$libdir/libcrypto.a" "$libdir/libz.a" "$out/lib/"; fi
+  fi
   rm -rf "$build" "$out/share" "$out/lib/pkgconfig" "$out/lib"/*.la
   touch "$out/.done"
   echo "$out"
@@ -176,6 +205,7 @@ libs() {
 case "${1:-}" in
   host) host ;;
   libs) libs "$2" "$3" ;;
-  sysroot) sysroot "$2" ;;
-  *) echo "usage: $0 host | libs ARCH CRYPTO | sysroot ARCH" >&2; exit 1 ;;
+  sysroot) sysroot "$2" "${3:-gnu}" ;;
+  cc) target_cc "$2" "$3" "$(sysroot "$2" "$3")" ;;
+  *) echo "usage: $0 host | libs ARCH CRYPTO | sysroot ARCH [gnu|musl] | cc ARCH gnu|musl" >&2; exit 1 ;;
 esac

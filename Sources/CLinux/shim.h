@@ -40,6 +40,12 @@ static const int CL_SOCK_DGRAM = SOCK_DGRAM;
 static const int CL_SOCK_NONBLOCK = SOCK_NONBLOCK;
 static const int CL_SOCK_CLOEXEC = SOCK_CLOEXEC;
 static const int CL_IPPROTO_TCP = IPPROTO_TCP;
+/* epoll events: enum members in glibc, macros in musl */
+static const uint32_t CL_EPOLLIN = EPOLLIN;
+static const uint32_t CL_EPOLLOUT = EPOLLOUT;
+static const uint32_t CL_EPOLLERR = EPOLLERR;
+static const uint32_t CL_EPOLLHUP = EPOLLHUP;
+static const uint32_t CL_EPOLLRDHUP = EPOLLRDHUP;
 
 /* pthread_t is an integer in glibc and a pointer in musl: keep it opaque */
 typedef void *(*cl_thread_fn)(void *);

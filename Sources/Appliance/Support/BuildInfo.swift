@@ -6,12 +6,17 @@ public enum BuildInfo {
     public static let version = "0.1.0"
 
     public static var targetTriple: String {
-        #if arch(arm64)
-        return "aarch64-unknown-linux-gnu"
-        #elseif arch(x86_64)
-        return "x86_64-unknown-linux-gnu"
+        #if LIBC_MUSL
+        let libc = "musl"
         #else
-        return "unknown-linux"
+        let libc = "gnu"
+        #endif
+        #if arch(arm64)
+        return "aarch64-unknown-linux-" + libc
+        #elseif arch(x86_64)
+        return "x86_64-unknown-linux-" + libc
+        #else
+        return "unknown-linux-" + libc
         #endif
     }
 

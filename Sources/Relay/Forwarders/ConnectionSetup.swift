@@ -45,7 +45,7 @@ final class ConnectionSetup {
 
     func start() {
         if socks {
-            if !reactor.watch(client, events: UInt32(EPOLLIN.rawValue), { [self] _ in self.readClient() }) {
+            if !reactor.watch(client, events: CL_EPOLLIN, { [self] _ in self.readClient() }) {
                 fail(.generalFailure)
             }
         } else {
@@ -113,7 +113,7 @@ final class ConnectionSetup {
             case .success(let (fd, pending)):
                 target = fd
                 if !pending { return connected() }
-                if reactor.watch(fd, events: UInt32(EPOLLOUT.rawValue), { [self] _ in self.connectDone() }) { return }
+                if reactor.watch(fd, events: CL_EPOLLOUT, { [self] _ in self.connectDone() }) { return }
                 lastError = clinux_errno()
                 dropTarget()
             }

@@ -76,7 +76,7 @@ public final class DirectForwarder {
     }
 
     private func watchListener() -> Bool {
-        reactor.watch(listener, events: UInt32(EPOLLIN.rawValue)) { [self] _ in self.acceptAll() }
+        reactor.watch(listener, events: CL_EPOLLIN) { [self] _ in self.acceptAll() }
     }
 
     /// Closes the listener and every connection, synchronously.

@@ -30,8 +30,8 @@ public final class Reactor {
         spec.it_interval.tv_nsec = (tickMilliseconds % 1000) * 1_000_000
         spec.it_value = spec.it_interval
         timerfd_settime(tickFd, 0, &spec, nil)
-        addToEpoll(wakeFd, UInt32(EPOLLIN.rawValue))
-        addToEpoll(tickFd, UInt32(EPOLLIN.rawValue))
+        addToEpoll(wakeFd, CL_EPOLLIN)
+        addToEpoll(tickFd, CL_EPOLLIN)
     }
 
     deinit {

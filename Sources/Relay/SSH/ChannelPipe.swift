@@ -248,12 +248,12 @@ final class ChannelPipe {
         guard !closed else { return }
         var mask: UInt32 = 0
         switch phase {
-        case .socks: mask = UInt32(EPOLLIN.rawValue)
+        case .socks: mask = CL_EPOLLIN
         case .opening: mask = 0
-        case .connecting: mask = UInt32(EPOLLOUT.rawValue)
+        case .connecting: mask = CL_EPOLLOUT
         case .relay:
-            if upStart == upEnd && !localEOF { mask |= UInt32(EPOLLIN.rawValue) }
-            if downStart < downEnd { mask |= UInt32(EPOLLOUT.rawValue) }
+            if upStart == upEnd && !localEOF { mask |= CL_EPOLLIN }
+            if downStart < downEnd { mask |= CL_EPOLLOUT }
         }
         guard mask != watched else { return }
         // nothing wanted: out of epoll entirely, or a hang-up would be reported level-triggered forever

@@ -144,8 +144,8 @@ public final class SSHSession {
             advanceSetup()
         case .ready:
             guard io.flush() else { return finish(peerGoneReason()) }
-            let readable = events & UInt32(EPOLLIN.rawValue) != 0
-            let hangup = events & UInt32(EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0
+            let readable = events & CL_EPOLLIN != 0
+            let hangup = events & (CL_EPOLLRDHUP | CL_EPOLLHUP | CL_EPOLLERR) != 0
             if hangup && !readable && !wantsTransport {
                 // nobody reads the transport while idle, so the hang-up is all there is to learn
                 let error = TCP.pendingError(io.fd)
@@ -222,7 +222,7 @@ public final class SSHSession {
         let (fd, error) = TCP.listen(listen)
         guard fd >= 0 else { return finish("Cannot listen on \(listen.description): \(FileIO.errorText(error))") }
         listenerFd = fd
-        _ = reactor.watch(fd, events: UInt32(EPOLLIN.rawValue)) { [self] _ in self.acceptLocal() }
+        _ = reactor.watch(fd, events: CL_EPOLLIN) { [self] _ in self.acceptLocal() }
         becomeReady()
     }
 
@@ -308,11 +308,11 @@ public final class SSHSession {
         guard io.flush() else { return finish(peerGoneReason()) }
         var mask: UInt32
         switch phase {
-        case .connecting: mask = UInt32(EPOLLOUT.rawValue)
-        case .ready: mask = wantsTransport ? UInt32(EPOLLIN.rawValue) : UInt32(EPOLLRDHUP.rawValue)
-        default: mask = UInt32(EPOLLIN.rawValue)
+        case .connecting: mask = CL_EPOLLOUT
+        case .ready: mask = wantsTransport ? CL_EPOLLIN : CL_EPOLLRDHUP
+        default: mask = CL_EPOLLIN
         }
-        if io.pending > 0 { mask |= UInt32(EPOLLOUT.rawValue) }
+        if io.pending > 0 { mask |= CL_EPOLLOUT }
         guard mask != watchedMask else { return }
         watchedMask = mask
         _ = reactor.watch(io.fd, events: mask) { [self] events in self.onSocket(events) }

@@ -74,10 +74,10 @@ public final class SpliceRelay {
         again = false
         guard pump(forward), pump(backward) else { return close() }
         if forward.shut && backward.shut { return close() }
-        maskA = update(a, maskA, (forward.wantsRead ? UInt32(EPOLLIN.rawValue) : 0)
-                                  | (backward.wantsWrite ? UInt32(EPOLLOUT.rawValue) : 0))
-        maskB = update(b, maskB, (backward.wantsRead ? UInt32(EPOLLIN.rawValue) : 0)
-                                  | (forward.wantsWrite ? UInt32(EPOLLOUT.rawValue) : 0))
+        maskA = update(a, maskA, (forward.wantsRead ? CL_EPOLLIN : 0)
+                                  | (backward.wantsWrite ? CL_EPOLLOUT : 0))
+        maskB = update(b, maskB, (backward.wantsRead ? CL_EPOLLIN : 0)
+                                  | (forward.wantsWrite ? CL_EPOLLOUT : 0))
         if again { reactor.post { [self] in self.step() } }
     }
 
