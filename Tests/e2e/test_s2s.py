@@ -18,7 +18,6 @@ from harness.servers import ChecksumSink, EchoServer, send_and_checksum
 from harness.sshd import Sshd
 
 MiB = 1 << 20
-RSA_PATCH = "RSA user keys need the rsa-sha2 libssh2 patch (c-libraries.md §9), not merged yet"
 
 
 @pytest.fixture(scope="module")
@@ -262,7 +261,7 @@ def test_auth_methods(app, echo_server, host_id, host_name):
     disconnect(app, name)
 
 
-@pytest.mark.xfail(reason=RSA_PATCH, strict=False)
+# RSA user keys sign with rsa-sha2-512/256 (patches/libssh2/0001-rsa-sha2-user-auth.patch); stock 1.10 sends ssh-rsa
 @pytest.mark.parametrize("host_id,host_name", [(18, "k-rsa"), (19, "k-rsa-pem")])
 def test_auth_rsa(app, echo_server, host_id, host_name):
     source = free_port()
