@@ -22,8 +22,9 @@ esac
 # C flags of the target (the same compiler line tools/deps.sh built the C libraries with), as JSON strings
 read -r -a cflags <<< "$(tools/deps.sh cc "$arch" "$libc" | cut -d' ' -f2-)"
 json() { local first=1 a; for a in "$@"; do [ $first = 1 ] || printf ', '; first=0; printf '"%s"' "$a"; done; }
-xcc=(); for a in "${cflags[@]}" "-I$prefix/include"; do xcc+=("-Xcc" "$a"); done
+xcc=(); for a in "${cflags[@]}" "-I$prefix/include"; do case "$a" in -B*|-L*) ;; *) xcc+=("-Xcc" "$a");; esac; done
 xlink=(); for a in "${cflags[@]}"; do case "$a" in --target=*|--sysroot=*|-B*|-L*) xlink+=("-Xclang-linker" "$a");; esac; done
+ccompile=(); for a in "${cflags[@]}"; do case "$a" in -B*|-L*) ;; *) ccompile+=("$a");; esac; done   # link-only flags
 
 if [ "$arch" = x86_64 ] && [ "$libc" = gnu ]; then
   # the host's own target: no toolset needed
@@ -43,7 +44,7 @@ else
     "-Xlinker", "$tables/libswiftUnicodeDataTables.a",
     "-Xlinker", "-L$prefix/lib", "-Xlinker", "--gc-sections", "-Xlinker", "--icf=all",
     "-Xllvm", "-enable-machine-outliner" ] },
-  "cCompiler": { "extraCLIOptions": [$(json "${cflags[@]}" "-I$prefix/include")] } }
+  "cCompiler": { "extraCLIOptions": [$(json "${ccompile[@]}" "-I$prefix/include")] } }
 JSON
   triple_args=(--triple "$swift_triple")
   swift build -c release "${triple_args[@]}" --toolset "$scratch/toolset.json" --scratch-path "$scratch"

@@ -174,8 +174,6 @@ static inline int cl_resolve(const char *name, char *out, size_t cap) {
     freeaddrinfo(res);
     return used == 0 ? -1 : (int)used;
 }
-/* accept with O_NONBLOCK and O_CLOEXEC in one call (no window where an exec could inherit it) */
-static inline int cl_accept_nonblocking(int fd) { return cl_accept(fd); }
 /* ioctl is variadic */
 static inline int cl_fionread(int fd) { int n = 0; return ioctl(fd, FIONREAD, &n) == 0 ? n : 0; }
 

@@ -46,7 +46,7 @@ final class ChannelPipe {
 
     func handle(_ events: UInt32) {
         if phase == .connecting {
-            if TCP.pendingError(fd) != 0 { return abort() }
+            if TCPSocket.connectResult(fd) != 0 { return abort() }
             phase = .relay
         }
         progress()

@@ -18,7 +18,8 @@ extension SSHSession {
 
     func acceptLocal() {
         guard phase == .ready else { return }
-        while listenerFd >= 0, let fd = TCP.accept(listenerFd) {
+        while listenerFd >= 0, case .socket(let fd) = TCPSocket.accept(listenerFd) {
+            TCPSocket.setNoDelay(fd)
             if forward.kind == .local {
                 guard let pipe = makePipe(fd: fd, phase: .opening) else {
                     CLinux.close(fd)
@@ -68,11 +69,12 @@ extension SSHSession {
         guard let listener = remoteListener, forward.kind == .remote else { return }
         let connectTo = forward.connectTo
         while let channel = libssh2_channel_forward_accept(listener) {
-            let (fd, _) = TCP.connect(connectTo)
-            guard fd >= 0 else {
+            guard case .success(let started) = TCPSocket.connect(connectTo) else {
                 freeChannel(channel)
                 continue
             }
+            let fd = started.fd
+            TCPSocket.setNoDelay(fd)
             guard let pipe = makePipe(fd: fd, phase: .connecting) else {
                 CLinux.close(fd)
                 freeChannel(channel)

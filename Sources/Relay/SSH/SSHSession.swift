@@ -107,8 +107,12 @@ public final class SSHSession {
 
     public func start() {
         startedMs = Clock.monotonicMs()
-        let (fd, error) = TCP.connect(target.address)
-        guard fd >= 0 else { return finish(connectFailure(error)) }
+        let fd: Int32
+        switch TCPSocket.connect(target.address) {
+        case .failure(let error): return finish(connectFailure(error.code))
+        case .success(let started): fd = started.fd
+        }
+        TCPSocket.setNoDelay(fd)
         io = SSHIO(fd: fd)
         phase = .connecting
         updateWatch()
@@ -136,7 +140,7 @@ public final class SSHSession {
         guard let io else { return }
         switch phase {
         case .connecting:
-            let error = TCP.pendingError(io.fd)
+            let error = TCPSocket.connectResult(io.fd)
             if error != 0 { return finish(connectFailure(error)) }
             beginHandshake()
         case .handshake, .auth, .forwarding:
@@ -148,7 +152,7 @@ public final class SSHSession {
             let hangup = events & (CL_EPOLLRDHUP | CL_EPOLLHUP | CL_EPOLLERR) != 0
             if hangup && !readable && !wantsTransport {
                 // nobody reads the transport while idle, so the hang-up is all there is to learn
-                let error = TCP.pendingError(io.fd)
+                let error = TCPSocket.connectResult(io.fd)
                 return finish(error == 0 ? "Connection closed by remote host" : errnoReason(error))
             }
             pumpAll()
@@ -219,8 +223,11 @@ public final class SSHSession {
             return
         }
         let listen = forward.listen
-        let (fd, error) = TCP.listen(listen)
-        guard fd >= 0 else { return finish("Cannot listen on \(listen.description): \(FileIO.errorText(error))") }
+        let fd: Int32
+        switch TCPSocket.listen(listen) {
+        case .failure(let error): return finish("Cannot listen on \(listen.description): \(FileIO.errorText(error.code))")
+        case .success(let listener): fd = listener
+        }
         listenerFd = fd
         _ = reactor.watch(fd, events: CL_EPOLLIN) { [self] _ in self.acceptLocal() }
         becomeReady()
