@@ -21,6 +21,26 @@ public final class TunnelEvents {
     }
 }
 
+/// A driver's traffic counters on their way to the manager: at most once a period and only when one moved, since
+/// each report becomes a status change and an SSE event for every subscriber who sees the tunnel.
+struct TrafficReport {
+    static let periodMs: Int64 = 1000
+    private var last: (Int64, Int64, Int) = (0, 0, 0)
+    private var atMs: Int64 = 0
+
+    /// `force`: skip the period (the connection count changed in a way the operator should see now).
+    mutating func offer(_ current: (bytesIn: Int64, bytesOut: Int64, active: Int), nowMs: Int64, force: Bool = false,
+                        attempt: UInt64, events: TunnelEvents) {
+        guard force || nowMs - atMs >= TrafficReport.periodMs, current != last else { return }
+        last = current
+        atMs = nowMs
+        events.traffic(attempt, bytesIn: current.bytesIn, bytesOut: current.bytesOut, activeConnections: current.active)
+    }
+
+    /// Starts the period now (e.g. when the tunnel comes up).
+    mutating func restart(nowMs: Int64) { atMs = nowMs }
+}
+
 /// Until the SSH data plane lands, every attempt fails for real with this reason (never a fake `connected`).
 public final class UnavailableDriver: TunnelDriver {
     public static let reason = "Tunnel data plane is not available in this build"

@@ -10,8 +10,7 @@ public final class LocalHostDriver: TunnelDriver {
         let attempt: UInt64
         let events: TunnelEvents
         var forwarder: DirectForwarder?
-        var reported: (Int64, Int64, Int) = (0, 0, 0)
-        var reportedAtMs: Int64 = 0
+        var traffic = TrafficReport()
 
         init(attempt: UInt64, events: TunnelEvents) {
             self.attempt = attempt
@@ -104,7 +103,7 @@ public final class LocalHostDriver: TunnelDriver {
             guard self.tunnels.removeValue(forKey: tunnel.attempt) != nil else { return }
             tunnel.events.disconnected(tunnel.attempt, reason: "Listener failed: \(text)")
         }
-        tunnel.reportedAtMs = Clock.monotonicMs()
+        tunnel.traffic.restart(nowMs: Clock.monotonicMs())
         tunnel.events.connected(tunnel.attempt)
     }
 
@@ -128,14 +127,8 @@ public final class LocalHostDriver: TunnelDriver {
         for tunnel in Array(tunnels.values) {
             guard let forwarder = tunnel.forwarder else { continue }
             forwarder.tick(nowMs: now)
-            guard now - tunnel.reportedAtMs >= 1000 else { continue }
-            let current = (forwarder.bytesIn, forwarder.bytesOut, forwarder.activeConnections)
-            if current != tunnel.reported {
-                tunnel.reported = current
-                tunnel.reportedAtMs = now
-                tunnel.events.traffic(tunnel.attempt, bytesIn: current.0, bytesOut: current.1,
-                                      activeConnections: current.2)
-            }
+            tunnel.traffic.offer((forwarder.bytesIn, forwarder.bytesOut, forwarder.activeConnections), nowMs: now,
+                                 attempt: tunnel.attempt, events: tunnel.events)
         }
     }
 }

@@ -4,14 +4,11 @@ import Relay
 /// Direct SSH tunnels (tunnels-api.md §7): one libssh2 session per attempt, all sessions on one reactor thread
 /// that owns every socket, channel and buffer, so none of it needs a lock. The manager's thread only posts.
 public final class SSHDriver: TunnelDriver {
-    static let trafficPeriodMs: Int64 = 1000
-
     private final class Attempt {
         let session: SSHSession
         let events: TunnelEvents
         var up = false
-        var reported: (Int64, Int64, Int) = (0, 0, 0)
-        var reportedAtMs: Int64 = 0
+        var traffic = TrafficReport()
 
         init(session: SSHSession, events: TunnelEvents) {
             self.session = session
@@ -85,19 +82,13 @@ public final class SSHDriver: TunnelDriver {
         let now = Clock.monotonicMs()
         for (attempt, entry) in attempts {
             entry.session.tick(nowMs: now)
-            if attempts[attempt] != nil && now - entry.reportedAtMs >= SSHDriver.trafficPeriodMs {
-                report(attempt, entry, force: false)
-            }
+            if attempts[attempt] != nil { report(attempt, entry, force: false) }
         }
     }
 
-    /// At most once per period, and only when something moved.
     private func report(_ attempt: UInt64, _ entry: Attempt, force: Bool) {
         let s = entry.session
-        let current = (s.bytesIn, s.bytesOut, s.activeConnections)
-        guard current != entry.reported else { return }
-        entry.reported = current
-        entry.reportedAtMs = Clock.monotonicMs()
-        entry.events.traffic(attempt, bytesIn: current.0, bytesOut: current.1, activeConnections: current.2)
+        entry.traffic.offer((s.bytesIn, s.bytesOut, s.activeConnections), nowMs: Clock.monotonicMs(), force: force,
+                            attempt: attempt, events: entry.events)
     }
 }
