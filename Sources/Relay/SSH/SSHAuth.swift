@@ -95,8 +95,6 @@ final class SSHAuth {
                 if rc == LIBSSH2_ERROR_PUBLICKEY_UNVERIFIED || rc == LIBSSH2_ERROR_KEYFILE_AUTH_FAILED
                     || rc == LIBSSH2_ERROR_FILE {
                     what += ": cannot use the private key (wrong passphrase or unsupported format)"
-                } else if rc == LIBSSH2_ERROR_AUTHENTICATION_FAILED && keyType.hasPrefix("ssh-rsa") {
-                    what += ": RSA user keys need rsa-sha2 signatures, which this libssh2 cannot make"
                 }
                 switch settle(rc, session, what: what) {
                 case .wait: return nil

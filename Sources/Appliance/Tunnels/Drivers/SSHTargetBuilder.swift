@@ -27,7 +27,9 @@ enum SSHTargetBuilder {
             guard let key = FileIO.read(keyFile, limit: 64 * 1024) else {
                 return .refused("Authentication failed: cannot read the private key file \(keyFile)")
             }
-            credentials = .privateKey(key: key, passphrase: passphrase?.value, keyType: PrivateKeyInfo.describe(key))
+            let keyType = PrivateKeyInfo.describe(key)
+            if let problem = PrivateKeyInfo.unsupportedInThisBuild(keyType) { return .refused(problem) }
+            credentials = .privateKey(key: key, passphrase: passphrase?.value, keyType: keyType)
         } else if case .password(let secret) = host.auth {
             credentials = .password(secret.value)
         } else {
@@ -91,6 +93,20 @@ enum SSHTargetBuilder {
 /// Names a private key for failure reasons ("publickey (ecdsa-sha2-nistp256 key) rejected"), without decrypting it:
 /// an OpenSSH key file carries its public key in clear.
 enum PrivateKeyInfo {
+    /// The small flavour's libssh2 runs on mbedTLS 2.28, which reads RSA keys in PEM or PKCS#8 form only: it has
+    /// no Ed25519, cannot parse OpenSSH-format key files, and cannot derive an ECDSA public key (Sluice keeps only
+    /// the private key). Saying so beats a bare "authentication failed".
+    static func unsupportedInThisBuild(_ keyType: String) -> String? {
+        #if CRYPTO_MBEDTLS
+        if keyType == "ssh-rsa PEM" || keyType == "PKCS#8" { return nil }
+        return "Authentication failed: \(keyType) keys cannot be used by the small (mbedTLS) build of Sluice, "
+            + "which reads RSA keys in PEM or PKCS#8 form only (convert with ssh-keygen -p -m PEM) or passwords; "
+            + "the default (OpenSSL) build takes every key type"
+        #else
+        return nil
+        #endif
+    }
+
     static func describe(_ file: [UInt8]) -> String {
         let text = String(decoding: file, as: UTF8.self)
         if text.hasPrefix("-----BEGIN EC PRIVATE KEY") { return "ecdsa PEM" }
