@@ -51,13 +51,14 @@ public final class TunnelManager {
 
     public func start() -> Bool {
         events = TunnelEvents(manager: self)
-        reactor.post { [self] in
+        guard reactor.start(name: "tunnels") else { return false }
+        // synchronously: the registry holds the configured tunnels before the HTTP server answers anything
+        return reactor.call { [self] in
             self.reactor.setTick { [self] in self.tick() }
             self.registerConfigured()
             self.publish()
             self.startAutostart()
         }
-        return reactor.start(name: "tunnels")
     }
 
     /// Ends every attempt (listeners closed, sessions ended) and stops the control thread.
