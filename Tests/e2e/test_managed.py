@@ -138,6 +138,14 @@ def test_managed_unreachable_e_fails(app):
     name = connect(app, 1, "edge", 22, "local", free_port(), 9, endpoint_host="exit-closed")
     st = failed(app, name)
     assert "exit-closed" in st["reason"], st
+    # failed attempts leave nothing behind (both sessions closed after a failure of the inner one)
+    time.sleep(0.5)
+    before = fd_count(app)
+    for i in range(5):
+        name = connect(app, 1, "edge", 40 + i, "local", free_port(), 9, endpoint_host="exit-closed")
+        failed(app, name)
+    time.sleep(0.5)
+    assert fd_count(app) <= before
 
 
 def test_managed_remote_16mib(app, checksum_sink, payload):

@@ -7,7 +7,7 @@ import CLinux
 /// local and dynamic listen on S and exit from E; remote listens on E and exits from S.
 /// It reports `onUp` once both sessions are up and the forward is granted, `onDown` once; `close` ends both now.
 public final class SSHChain {
-    /// A struct-free plain kind (see SSHForward on payload enums in Embedded builds).
+    /// A plain kind without payloads (see SSHForward on payload enums in Embedded builds).
     public enum Mode { case local, remote, dynamic }
 
     let reactor: Reactor
@@ -45,8 +45,8 @@ public final class SSHChain {
         self.onDown = onDown
     }
 
-    /// The session whose pipes are user streams only (the outer one also carries the inner transport).
     public var hostKeyDetail: String? { outer?.hostKeyDetail ?? inner?.hostKeyDetail }
+    /// Counted on the inner session: its pipes are user streams only (the outer one also carries the inner transport).
     public var bytesIn: Int64 { inner?.bytesIn ?? 0 }
     public var bytesOut: Int64 { inner?.bytesOut ?? 0 }
     public var activeConnections: Int { inner?.activeConnections ?? 0 }
@@ -107,8 +107,8 @@ public final class SSHChain {
         report?(why)
     }
 
-    /// Ends both sessions without reporting. Safe from inside either session's callbacks: the sessions close on the
-    /// next turn of the reactor loop when `deferred` (one may be in the middle of a pump).
+    /// After a failure: both sessions close on the next turn of the reactor loop, since this runs inside one
+    /// session's callback (it may be in the middle of a pump of the other). `close` (stop) is synchronous.
     private func end() {
         ended = true
         onUp = nil
