@@ -132,12 +132,14 @@ def test_managed_auth_failure_on_e_is_terminal(app):
     name = connect(app, 1, "edge", 21, "local", free_port(), 9, endpoint_host="exit-badpw")
     st = failed(app, name)
     assert st["errorType"] == "AUTHENTICATION_FAILED", st
+    print("E auth failure:", st["reason"])
 
 
 def test_managed_unreachable_e_fails(app):
     name = connect(app, 1, "edge", 22, "local", free_port(), 9, endpoint_host="exit-closed")
     st = failed(app, name)
     assert "exit-closed" in st["reason"], st
+    print("E unreachable:", st["reason"], st["errorType"])
     # failed attempts leave nothing behind (both sessions closed after a failure of the inner one)
     time.sleep(0.5)
     before = fd_count(app)
