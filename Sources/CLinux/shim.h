@@ -134,6 +134,8 @@ extern int accept4(int, struct sockaddr *, socklen_t *, int);
 #endif
 static const int CL_SHUT_WR = SHUT_WR;
 static const int CL_SHUT_RDWR = SHUT_RDWR;
+/* one end per session of a managed tunnel (a stream between two SSH sessions) */
+static inline int cl_socketpair(int *sv) { return socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv); }
 static inline int cl_accept(int fd) { return accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC); }
 static inline int cl_set_int_option(int fd, int level, int name, int value) {
     return setsockopt(fd, level, name, &value, sizeof value);

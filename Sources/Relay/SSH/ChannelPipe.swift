@@ -20,6 +20,8 @@ final class ChannelPipe {
     var phase: Phase
     var targetHost = ""
     var targetPort = 0
+    /// false for a managed tunnel's carrier (the inner session's transport): not user traffic.
+    var counted = true
     private let up: UnsafeMutableRawPointer
     private let down: UnsafeMutableRawPointer
     private let size: Int
@@ -75,6 +77,7 @@ final class ChannelPipe {
     }
 
     func openFailed(_ message: String) {
+        if !counted { session.carrierFailure = message }
         if greeted {
             // sshd says only "connect failed" (refused and unreachable alike) or "administratively prohibited"
             let code: SOCKS5.Reply = contains(message, "connect failed")
@@ -98,7 +101,7 @@ final class ChannelPipe {
                 let n = cssh2_channel_write(channel, up + upStart, upEnd - upStart)
                 if n > 0 {
                     upStart += n
-                    session.bytesOut += Int64(n)
+                    if counted { session.bytesOut += Int64(n) }
                     continue
                 }
                 // 0: the peer's window is exhausted; an adjust will come in on the transport
@@ -157,7 +160,7 @@ final class ChannelPipe {
             let n = cssh2_channel_read(channel, down, size)
             if n > 0 {
                 downEnd = n
-                session.bytesIn += Int64(n)
+                if counted { session.bytesIn += Int64(n) }
                 continue
             }
             if n == 0 || n == Int(LIBSSH2_ERROR_EAGAIN) {

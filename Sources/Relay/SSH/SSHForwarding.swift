@@ -69,6 +69,10 @@ extension SSHSession {
         guard let listener = remoteListener, forward.kind == .remote else { return }
         let connectTo = forward.connectTo
         while let channel = libssh2_channel_forward_accept(listener) {
+            if let sink = inboundSink {
+                handOver(channel, to: sink)
+                continue
+            }
             guard case .success(let started) = TCPSocket.connect(connectTo) else {
                 freeChannel(channel)
                 continue
@@ -83,6 +87,54 @@ extension SSHSession {
             pipe.channel = channel
             pipe.updateWatch()
         }
+    }
+
+    /// Managed tunnels: the channel is pumped to one end of a socketpair, the other end goes to the other session.
+    private func handOver(_ channel: OpaquePointer, to sink: (Int32) -> Bool) {
+        var ends: [Int32] = [-1, -1]
+        guard cl_socketpair(&ends) == 0 else { return freeChannel(channel) }
+        guard let pipe = makePipe(fd: ends[0], phase: .relay) else {
+            CLinux.close(ends[0])
+            CLinux.close(ends[1])
+            return freeChannel(channel)
+        }
+        pipe.channel = channel
+        guard sink(ends[1]) else { return pipe.abort() }
+        pipe.progress()
+    }
+
+    /// Managed tunnels: a stream from the other session (one end of a socketpair, owned from here) → a direct-tcpip
+    /// open to `host:port`, or SOCKS5 first when `socks`. False (and `fd` closed) when refused.
+    public func adopt(fd: Int32, socks: Bool, host: String, port: Int) -> Bool {
+        guard phase == .ready, let pipe = makePipe(fd: fd, phase: socks ? .socks : .opening) else {
+            CLinux.close(fd)
+            return false
+        }
+        if socks {
+            pipe.updateWatch()
+            pipe.progress()
+        } else {
+            pipe.targetHost = host
+            pipe.targetPort = port
+            opening.append(pipe)
+        }
+        pumpAll()
+        return true
+    }
+
+    /// The inner session's transport: a direct-tcpip channel to `host:port` pumped to `fd`; its bytes are not
+    /// counted as traffic.
+    public func carry(fd: Int32, host: String, port: Int) -> Bool {
+        guard phase == .ready, let pipe = makePipe(fd: fd, phase: .opening) else {
+            CLinux.close(fd)
+            return false
+        }
+        pipe.counted = false
+        pipe.targetHost = host
+        pipe.targetPort = port
+        opening.append(pipe)
+        pumpAll()
+        return true
     }
 
     func freeChannel(_ channel: OpaquePointer) {

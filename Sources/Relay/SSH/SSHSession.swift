@@ -28,7 +28,8 @@ public struct SSHTarget {
 /// What the session carries once it is up (tunnels-api.md §7, direct mode). A struct with a plain kind, not an
 /// enum with payloads: the Embedded -Osize build took wrong cases of switches over payload enums here.
 public struct SSHForward {
-    public enum Kind { case local, dynamic, remote }
+    /// `exit`: no listener; streams are handed in by another session (`adopt`), managed tunnels only.
+    public enum Kind { case local, dynamic, remote, exit }
 
     public let kind: Kind
     /// local/dynamic: the listener here.
@@ -47,6 +48,12 @@ public struct SSHForward {
     /// `ssh -D`: a SOCKS5 listener here; each CONNECT → direct-tcpip.
     public static func dynamic(listen: SocketAddress) -> SSHForward {
         SSHForward(kind: .dynamic, listen: listen, host: "", port: 0, connectTo: listen)
+    }
+
+    /// The exit side of a managed tunnel: ready once authenticated; streams arrive through `SSHSession.adopt`.
+    public static func exit() -> SSHForward {
+        let none = SocketAddress(ip: "127.0.0.1", port: 0)!
+        return SSHForward(kind: .exit, listen: none, host: "", port: 0, connectTo: none)
     }
 
     /// `ssh -R`: tcpip-forward on the server; each inbound channel → a TCP connection to `connectTo`.
@@ -93,6 +100,12 @@ public final class SSHSession {
     public var activeConnections: Int { pipes.count }
     /// The port the server granted for a remote forward (useful with port 0).
     public private(set) var grantedPort: Int = 0
+    /// Managed tunnels: a remote forward's inbound channels go to the other session instead of a TCP connect.
+    /// Given one end of a socketpair (the channel is pumped to the other end); false: refused, the end is closed.
+    public var inboundSink: ((Int32) -> Bool)?
+    public var isReady: Bool { phase == .ready }
+    /// Why the direct-tcpip channel carrying another session's transport was refused.
+    public internal(set) var carrierFailure: String?
 
     public init(reactor: Reactor, pool: BufferPool, target: SSHTarget, forward: SSHForward, maxConnections: Int,
                 onUp: @escaping () -> Void, onDown: @escaping (String) -> Void) {
@@ -116,6 +129,15 @@ public final class SSHSession {
         io = SSHIO(fd: fd)
         phase = .connecting
         updateWatch()
+    }
+
+    /// Starts on a connected stream (one end of a socketpair carried by another session's channel, c-libraries.md
+    /// §7) instead of a TCP connection of its own. The session owns `fd` from here.
+    public func start(connectedFd fd: Int32) {
+        startedMs = Clock.monotonicMs()
+        io = SSHIO(fd: fd)
+        beginHandshake()
+        if phase != .closed { settle() }
     }
 
     /// Ends everything now (listeners, forwards, channels, the session) without reporting.
@@ -222,6 +244,7 @@ public final class SSHSession {
             phase = .forwarding
             return
         }
+        if forward.kind == .exit { return becomeReady() }
         let listen = forward.listen
         let fd: Int32
         switch TCPSocket.listen(listen) {

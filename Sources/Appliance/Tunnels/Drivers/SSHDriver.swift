@@ -4,15 +4,35 @@ import Relay
 /// Direct SSH tunnels (tunnels-api.md §7): one libssh2 session per attempt, all sessions on one reactor thread
 /// that owns every socket, channel and buffer, so none of it needs a lock. The manager's thread only posts.
 public final class SSHDriver: TunnelDriver {
+    /// Direct: one session; managed: a chain of two (exactly one of the two is set).
     private final class Attempt {
-        let session: SSHSession
+        let session: SSHSession?
+        let chain: SSHChain?
         let events: TunnelEvents
         var up = false
         var traffic = TrafficReport()
 
-        init(session: SSHSession, events: TunnelEvents) {
+        init(session: SSHSession?, chain: SSHChain?, events: TunnelEvents) {
             self.session = session
+            self.chain = chain
             self.events = events
+        }
+
+        var hostKeyDetail: String? { session?.hostKeyDetail ?? chain?.hostKeyDetail }
+        var counters: (Int64, Int64, Int) {
+            if let session { return (session.bytesIn, session.bytesOut, session.activeConnections) }
+            if let chain { return (chain.bytesIn, chain.bytesOut, chain.activeConnections) }
+            return (0, 0, 0)
+        }
+
+        func tick(nowMs: Int64) {
+            session?.tick(nowMs: nowMs)
+            chain?.tick(nowMs: nowMs)
+        }
+
+        func close() {
+            session?.close()
+            chain?.close()
         }
     }
 
@@ -36,18 +56,43 @@ public final class SSHDriver: TunnelDriver {
 
     public func start(_ request: ConnectRequest, attempt: UInt64, events: TunnelEvents) {
         let built = SSHTargetBuilder.build(request, config: context.config.get(), stateDir: context.stateDir)
-        guard let target = built.target, let forward = built.forward else {
+        guard let target = built.target else {
             events.failed(attempt, reason: built.refused ?? "Invalid tunnel configuration")
             return
         }
         let name = request.name.text
+        if request.endpoint != nil {
+            let (plan, refused) = SSHTargetBuilder.managed(request, stateDir: context.stateDir)
+            guard let plan else {
+                events.failed(attempt, reason: refused ?? "Invalid tunnel configuration")
+                return
+            }
+            return startManaged(outer: target, plan, attempt: attempt, events: events, name: name)
+        }
+        guard let forward = built.forward else {
+            events.failed(attempt, reason: built.refused ?? "Invalid tunnel configuration")
+            return
+        }
         reactor.post { [self] in
             let session = SSHSession(reactor: self.reactor, pool: self.pool, target: target, forward: forward,
                                      maxConnections: self.maxConnections,
                                      onUp: { [self] in self.up(attempt) },
                                      onDown: { [self] reason in self.down(attempt, reason: reason, name: name) })
-            self.attempts[attempt] = Attempt(session: session, events: events)
+            self.attempts[attempt] = Attempt(session: session, chain: nil, events: events)
             session.start()
+        }
+    }
+
+    private func startManaged(outer: SSHTarget, _ plan: SSHTargetBuilder.Managed, attempt: UInt64, events: TunnelEvents,
+                              name: String) {
+        reactor.post { [self] in
+            let chain = SSHChain(reactor: self.reactor, pool: self.pool, outer: outer, inner: plan.inner, mode: plan.mode,
+                                 listenHost: plan.listenHost, listenPort: plan.listenPort, exitHost: plan.exitHost,
+                                 exitPort: plan.exitPort, maxConnections: self.maxConnections,
+                                 onUp: { [self] in self.up(attempt) },
+                                 onDown: { [self] reason in self.down(attempt, reason: reason, name: name) })
+            self.attempts[attempt] = Attempt(session: nil, chain: chain, events: events)
+            chain.start()
         }
     }
 
@@ -55,7 +100,7 @@ public final class SSHDriver: TunnelDriver {
         // synchronous: the listener and the session are gone when the manager goes on (a restart may rebind)
         reactor.call { [self] in
             guard let entry = self.attempts.removeValue(forKey: attempt) else { return }
-            entry.session.close()
+            entry.close()
         }
     }
 
@@ -68,7 +113,7 @@ public final class SSHDriver: TunnelDriver {
     private func down(_ attempt: UInt64, reason: String, name: String) {
         guard let entry = attempts.removeValue(forKey: attempt) else { return }
         var fields = [("tunnel", name), ("reason", reason)]
-        if let detail = entry.session.hostKeyDetail { fields.append(("detail", detail)) }
+        if let detail = entry.hostKeyDetail { fields.append(("detail", detail)) }
         Log.warn(entry.up ? "ssh.disconnected" : "ssh.failed", fields)
         report(attempt, entry, force: true)
         if entry.up {
@@ -81,14 +126,13 @@ public final class SSHDriver: TunnelDriver {
     private func tick() {
         let now = Clock.monotonicMs()
         for (attempt, entry) in attempts {
-            entry.session.tick(nowMs: now)
+            entry.tick(nowMs: now)
             if attempts[attempt] != nil { report(attempt, entry, force: false) }
         }
     }
 
     private func report(_ attempt: UInt64, _ entry: Attempt, force: Bool) {
-        let s = entry.session
-        entry.traffic.offer((s.bytesIn, s.bytesOut, s.activeConnections), nowMs: Clock.monotonicMs(), force: force,
+        entry.traffic.offer(entry.counters, nowMs: Clock.monotonicMs(), force: force,
                             attempt: attempt, events: entry.events)
     }
 }

@@ -14,11 +14,43 @@ enum SSHTargetBuilder {
         static func refused(_ reason: String) -> Built { Built(refused: reason) }
     }
 
-    static let managedUnsupported = "Managed tunnels are not supported yet"
+    /// A managed tunnel's parts (tunnels-api.md §7): the inner session's target and the forward's two ends.
+    struct Managed {
+        var inner: SSHTarget
+        var mode: SSHChain.Mode
+        var listenHost: String
+        var listenPort: Int
+        var exitHost: String
+        var exitPort: Int
+    }
 
     static func build(_ request: ConnectRequest, config: Config, stateDir: String) -> Built {
-        if request.endpoint != nil { return .refused(managedUnsupported) }
-        let host = request.host
+        let outer = target(request.host, request, stateDir: stateDir)
+        guard let target = outer.target else { return outer }
+        if request.endpoint != nil { return Built(target: target) }
+        let built = forward(request, config: config)
+        guard let forward = built.forward else { return built }
+        return .ready(target, forward)
+    }
+
+    /// Managed mode: the inner target and where it listens and exits; `refused` as for `build`.
+    static func managed(_ request: ConnectRequest, stateDir: String) -> (Managed?, String?) {
+        guard let endpoint = request.endpoint else { return (nil, "Invalid tunnel configuration") }
+        let built = target(endpoint, request, stateDir: stateDir)
+        guard let inner = built.target else { return (nil, built.refused) }
+        let bindHost = literal(request.bindHost)
+        let exitHost = request.targetHost.isEmpty ? "127.0.0.1" : request.targetHost
+        if request.mode == .remote {
+            return (Managed(inner: inner, mode: .remote, listenHost: bindHost, listenPort: request.endpointPort,
+                            exitHost: exitHost, exitPort: request.sourcePort), nil)
+        }
+        let mode: SSHChain.Mode = request.mode == .dynamic ? .dynamic : .local
+        return (Managed(inner: inner, mode: mode, listenHost: bindHost, listenPort: request.sourcePort,
+                        exitHost: exitHost, exitPort: request.endpointPort), nil)
+    }
+
+    /// Where and how to log in to one inventory host.
+    static func target(_ host: Host, _ request: ConnectRequest, stateDir: String) -> Built {
         guard let address = SocketAddress(ip: host.ip, port: UInt16(truncatingIfNeeded: host.port)) else {
             return .refused("Cannot connect to \(host.ip): host names are not resolved yet, use an IP address")
         }
@@ -38,13 +70,10 @@ enum SSHTargetBuilder {
         guard let hostKey = hostKeyPolicy(host, stateDir: stateDir) else {
             return .refused("Host key verification failed for \(host.displayName)")
         }
-        let target = SSHTarget(address: address, hostName: host.displayName, user: host.username,
-                               credentials: credentials, hostKey: hostKey,
-                               keepaliveIntervalMs: request.keepaliveInterval,
-                               keepaliveCountMax: request.keepaliveCountMax)
-        let built = forward(request, config: config)
-        guard let forward = built.forward else { return built }
-        return .ready(target, forward)
+        return Built(target: SSHTarget(address: address, hostName: host.displayName, user: host.username,
+                                       credentials: credentials, hostKey: hostKey,
+                                       keepaliveIntervalMs: request.keepaliveInterval,
+                                       keepaliveCountMax: request.keepaliveCountMax))
     }
 
     /// The forward part only (no target).

@@ -1,0 +1,139 @@
+import CLinux
+
+/// A managed tunnel (tunnels-api.md §7): the outer session logs in to S; the inner session logs in to E over a
+/// socketpair whose other end is pumped to a direct-tcpip channel of S (c-libraries.md §7). Both run on one reactor
+/// thread. One side listens (a tcpip-forward whose inbound channels are handed over through socketpairs), the other
+/// side is the exit (direct-tcpip opens, or SOCKS5 first):
+/// local and dynamic listen on S and exit from E; remote listens on E and exits from S.
+/// It reports `onUp` once both sessions are up and the forward is granted, `onDown` once; `close` ends both now.
+public final class SSHChain {
+    /// A plain kind without payloads (see SSHForward on payload enums in Embedded builds).
+    public enum Mode { case local, remote, dynamic }
+
+    let reactor: Reactor
+    let pool: BufferPool
+    let outerTarget: SSHTarget
+    let innerTarget: SSHTarget
+    let mode: Mode
+    let listenHost: String
+    let listenPort: Int
+    let exitHost: String
+    let exitPort: Int
+    let maxConnections: Int
+    private var onUp: (() -> Void)?
+    private var onDown: ((String) -> Void)?
+    public private(set) var outer: SSHSession?
+    public private(set) var inner: SSHSession?
+    private var ended = false
+
+    /// `listenHost:listenPort`: the tcpip-forward (on S for local/dynamic, on E for remote); `exitHost:exitPort`:
+    /// where each stream goes from the exit side (unused for dynamic).
+    public init(reactor: Reactor, pool: BufferPool, outer: SSHTarget, inner: SSHTarget, mode: Mode,
+                listenHost: String, listenPort: Int, exitHost: String, exitPort: Int, maxConnections: Int,
+                onUp: @escaping () -> Void, onDown: @escaping (String) -> Void) {
+        self.reactor = reactor
+        self.pool = pool
+        self.outerTarget = outer
+        self.innerTarget = inner
+        self.mode = mode
+        self.listenHost = listenHost
+        self.listenPort = listenPort
+        self.exitHost = exitHost
+        self.exitPort = exitPort
+        self.maxConnections = maxConnections
+        self.onUp = onUp
+        self.onDown = onDown
+    }
+
+    public var hostKeyDetail: String? { outer?.hostKeyDetail ?? inner?.hostKeyDetail }
+    /// Counted on the inner session: its pipes are user streams only (the outer one also carries the inner transport).
+    public var bytesIn: Int64 { inner?.bytesIn ?? 0 }
+    public var bytesOut: Int64 { inner?.bytesOut ?? 0 }
+    public var activeConnections: Int { inner?.activeConnections ?? 0 }
+    /// The port granted for the forward (useful with port 0).
+    public var grantedPort: Int { (mode == .remote ? inner?.grantedPort : outer?.grantedPort) ?? 0 }
+
+    private func forward(listening: Bool) -> SSHForward {
+        guard listening else { return .exit() }
+        return .remote(listenHost: listenHost, listenPort: listenPort, connectTo: SocketAddress(ip: "127.0.0.1", port: 0)!)
+    }
+
+    public func start() {
+        let session = SSHSession(reactor: reactor, pool: pool, target: outerTarget, forward: forward(listening: mode != .remote),
+                                 maxConnections: maxConnections + 1,
+                                 onUp: { [self] in self.outerUp() },
+                                 onDown: { [self] reason in self.fail(reason, inner: false) })
+        outer = session
+        session.start()
+    }
+
+    private func outerUp() {
+        guard !ended, let outer else { return }
+        var ends: [Int32] = [-1, -1]
+        guard cl_socketpair(&ends) == 0 else {
+            return fail("Cannot create a socketpair: " + FileIO.errorText(clinux_errno()), inner: false)
+        }
+        let session = SSHSession(reactor: reactor, pool: pool, target: innerTarget, forward: forward(listening: mode == .remote),
+                                 maxConnections: maxConnections,
+                                 onUp: { [self] in self.innerUp() },
+                                 onDown: { [self] reason in self.fail(reason, inner: true) })
+        inner = session
+        let listener = mode == .remote ? session : outer
+        let exit = mode == .remote ? outer : session
+        let socks = mode == .dynamic, host = exitHost, port = exitPort
+        listener.inboundSink = { fd in exit.adopt(fd: fd, socks: socks, host: host, port: port) }
+        let address = innerTarget.address
+        guard outer.carry(fd: ends[0], host: address.ipString, port: Int(address.port)) else {
+            CLinux.close(ends[1])
+            return fail("Cannot open a channel through \(outerTarget.hostName) to \(innerTarget.hostName)", inner: false)
+        }
+        session.start(connectedFd: ends[1])
+    }
+
+    private func innerUp() {
+        guard !ended else { return }
+        onUp?()
+    }
+
+    private func fail(_ reason: String, inner fromInner: Bool) {
+        guard !ended else { return }
+        var why = reason
+        // the carrier could not be opened: the inner session saw only EOF; say what S answered
+        if fromInner, let refused = outer?.carrierFailure, !(inner?.isReady ?? false) {
+            why = "Cannot reach \(innerTarget.hostName) through \(outerTarget.hostName): " + refused
+        }
+        let report = onDown
+        end()
+        report?(why)
+    }
+
+    /// After a failure: both sessions close on the next turn of the reactor loop, since this runs inside one
+    /// session's callback (it may be in the middle of a pump of the other). `close` (stop) is synchronous.
+    private func end() {
+        ended = true
+        onUp = nil
+        onDown = nil
+        let outer = self.outer, inner = self.inner
+        outer?.inboundSink = nil
+        inner?.inboundSink = nil
+        reactor.post {
+            inner?.close()
+            outer?.close()
+        }
+    }
+
+    public func close() {
+        ended = true
+        onUp = nil
+        onDown = nil
+        outer?.inboundSink = nil
+        inner?.inboundSink = nil
+        inner?.close()
+        outer?.close()
+    }
+
+    public func tick(nowMs: Int64) {
+        outer?.tick(nowMs: nowMs)
+        if !ended { inner?.tick(nowMs: nowMs) }
+    }
+}
