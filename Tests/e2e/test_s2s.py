@@ -504,7 +504,14 @@ def test_bind_failures_are_terminal(app):
         busy.close()
 
 
-def test_100_cycles_leave_fds_flat(app, echo_server):
+def process_counts(pid):
+    """(open fds, threads, resident KiB) of a process."""
+    with open(f"/proc/{pid}/status") as f:
+        rss = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+    return len(os.listdir(f"/proc/{pid}/fd")), len(os.listdir(f"/proc/{pid}/task")), rss
+
+
+def test_500_cycles_leave_fds_threads_and_rss_flat(app, echo_server):
     pid = app.sluice.proc.pid
     source = free_port()
 
@@ -516,12 +523,17 @@ def test_100_cycles_leave_fds_flat(app, echo_server):
             assert recv_exact(s, 1) == b"x"
         disconnect(app, name)
 
-    cycle()
-    before = len(os.listdir(f"/proc/{pid}/fd"))
-    started = time.monotonic()
-    for _ in range(100):
+    for _ in range(50):          # warm-up: pools, allocator arenas and caches reach their working size
         cycle()
     time.sleep(0.5)
-    after = len(os.listdir(f"/proc/{pid}/fd"))
-    print(f"100 cycles: {time.monotonic() - started:.1f} s, fds {before} → {after}")
-    assert after <= before, (before, after)
+    fds, threads, rss = process_counts(pid)
+    started = time.monotonic()
+    for _ in range(500):
+        cycle()
+    time.sleep(0.5)
+    fds_after, threads_after, rss_after = process_counts(pid)
+    print(f"500 cycles: {time.monotonic() - started:.1f} s, fds {fds} → {fds_after}, threads {threads} → "
+          f"{threads_after}, RSS {rss} → {rss_after} KiB")
+    assert fds_after <= fds, (fds, fds_after)
+    assert threads_after == threads, (threads, threads_after)
+    assert rss_after - rss <= 1024, f"RSS grew by {rss_after - rss} KiB over 500 cycles"
