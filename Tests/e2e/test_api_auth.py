@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from harness.api import SSEStream, jwt, request, token_for
+from harness.api import jwt, request
 from harness.appliance import SECRET, Appliance
 
 INVALID = {"error": "Invalid token"}

@@ -4,11 +4,11 @@ import hashlib
 import os
 import socket
 import struct
-import threading
 import time
 
 import pytest
 
+from harness.netio import recv_exact
 from harness.api import SSEStream, request
 from harness.appliance import Appliance
 from harness.ports import free_port
@@ -78,25 +78,17 @@ def read_all(s):
         data += chunk
 
 
-def read_exact(s, n):
-    data = b""
-    while len(data) < n:
-        chunk = s.recv(n - len(data))
-        if not chunk:
-            break
-        data += chunk
-    return data
 
 
 def socks(port, request_bytes, greeting=b"\x05\x01\x00"):
     """Greets, sends a request; returns (socket, greeting answer, reply)."""
     s = socket.create_connection(("127.0.0.1", port), timeout=15)
     s.sendall(greeting)
-    hello = read_exact(s, 2)
+    hello = recv_exact(s, 2)
     if hello != b"\x05\x00":
         return s, hello, b""
     s.sendall(request_bytes)
-    return s, hello, read_exact(s, 10)
+    return s, hello, recv_exact(s, 10)
 
 
 def connect_v4(ip, port):
@@ -246,7 +238,7 @@ def test_200_parallel_connections(app, echo_server):
         for i, s in enumerate(socks_):
             s.sendall(f"conn {i:03d}".encode())
         for i, s in enumerate(socks_):
-            assert read_exact(s, 8) == f"conn {i:03d}".encode()
+            assert recv_exact(s, 8) == f"conn {i:03d}".encode()
         wait_status(app, name, lambda s: s["activeConnections"] == 200)
     finally:
         for s in socks_:

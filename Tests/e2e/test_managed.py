@@ -8,9 +8,10 @@ import time
 import pytest
 
 from harness.appliance import Appliance
+from harness.netio import half_close_exchange, recv_exact
 from harness.ports import free_port
 from harness.sshd import Sshd
-from test_s2s import (connect, connected, disconnect, failed, recv_exact, secret_file, socks_connect, status,
+from test_s2s import (connect, connected, disconnect, failed, secret_file, socks_connect, status,
                       timed_checksum)
 
 MiB = 1 << 20
@@ -69,7 +70,7 @@ def refused(port, timeout=5):
         time.sleep(0.05)
 
 
-def test_managed_local_16mib_through_s_and_e(app, sshd_e, checksum_sink, payload):
+def test_managed_local_64mib_through_s_and_e(app, sshd_e, checksum_sink, payload):
     source = free_port()
     name = connect(app, 1, "edge", 0, "local", source, checksum_sink.port, endpoint_host=E_NAME)
     st = connected(app, name)
@@ -86,16 +87,7 @@ def test_managed_local_half_close_gets_its_reply(app, echo_server):
     source = free_port()
     name = connect(app, 1, "edge", 1, "local", source, echo_server.port, endpoint_host=E_NAME)
     connected(app, name)
-    with socket.create_connection(("127.0.0.1", source), timeout=10) as s:
-        s.sendall(b"hello, half-closed world")
-        s.shutdown(socket.SHUT_WR)
-        data = b""
-        while True:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            data += chunk
-    assert data == b"hello, half-closed world"
+    assert half_close_exchange(source, b"hello, half-closed world") == b"hello, half-closed world"
     disconnect(app, name)
 
 
@@ -150,7 +142,7 @@ def test_managed_unreachable_e_fails(app):
     assert fd_count(app) <= before
 
 
-def test_managed_remote_16mib(app, checksum_sink, payload):
+def test_managed_remote_64mib(app, checksum_sink, payload):
     # listener on E at bindHost:endpointPort; exits from S to 127.0.0.1:sourcePort
     listen = free_port()
     name = connect(app, 1, "edge", 30, "remote", checksum_sink.port, listen, endpoint_host=E_NAME)
@@ -161,7 +153,7 @@ def test_managed_remote_16mib(app, checksum_sink, payload):
     assert refused(listen)
 
 
-def test_managed_dynamic_16mib(app, checksum_sink, echo_server, payload):
+def test_managed_dynamic_64mib(app, checksum_sink, echo_server, payload):
     source = free_port()
     name = connect(app, 1, "edge", 31, "dynamic", source, 0, endpoint_host=E_NAME)
     connected(app, name)

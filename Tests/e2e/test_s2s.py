@@ -13,8 +13,9 @@ import pytest
 
 from harness.api import request
 from harness.appliance import Appliance
+from harness.netio import half_close_exchange, recv_exact
 from harness.ports import free_port
-from harness.servers import ChecksumSink, EchoServer, send_and_checksum
+from harness.servers import EchoServer, send_and_checksum
 from harness.sshd import Sshd
 
 MiB = 1 << 20
@@ -86,16 +87,6 @@ def socks_connect(port, dst_port, dst=b"\x7f\x00\x00\x01", atyp=1, cmd=1, timeou
     address = dst if atyp != 3 else bytes([len(dst)]) + dst
     s.sendall(bytes([5, cmd, 0, atyp]) + address + struct.pack(">H", dst_port))
     return s, recv_exact(s, 10)
-
-
-def recv_exact(s, n):
-    data = b""
-    while len(data) < n:
-        chunk = s.recv(n - len(data))
-        if not chunk:
-            break
-        data += chunk
-    return data
 
 
 def timed_checksum(port, payload):
@@ -199,16 +190,7 @@ def test_half_closed_stream_gets_its_reply(app, echo_server):
     source = free_port()
     name = connect(app, 1, "edge", 3, "local", source, echo_server.port)
     connected(app, name)
-    with socket.create_connection(("127.0.0.1", source), timeout=10) as s:
-        s.sendall(b"hello, half-closed world")
-        s.shutdown(socket.SHUT_WR)
-        data = b""
-        while True:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            data += chunk
-    assert data == b"hello, half-closed world"
+    assert half_close_exchange(source, b"hello, half-closed world") == b"hello, half-closed world"
     disconnect(app, name)
 
 

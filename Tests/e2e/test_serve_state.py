@@ -6,7 +6,6 @@ import stat
 import subprocess
 import time
 
-import pytest
 
 from harness.api import request
 from harness.appliance import Appliance

@@ -1,7 +1,6 @@
 """The status stream (tunnels-api.md §6): exact format, headers, keepalive timing, per-user isolation, and 100
 subscribers with one that never reads."""
 import re
-import socket
 import time
 
 import pytest
@@ -54,7 +53,7 @@ def test_isolation_between_users(app):
     ops = SSEStream(app.port, app.token("u-ops"))
     other = SSEStream(app.port, app.token("u-other"))
     try:
-        ops_first = ops.next_statuses()
+        ops.next_statuses()
         assert other.next_statuses() == {}
         name = "0::2::appliance::18191::::22"          # host 0 is admin's only
         r = request(app.port, "POST", "/ssh/tunnel/connect", body=connect_body(name, 0, 2, 18191),

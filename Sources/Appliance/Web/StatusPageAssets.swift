@@ -53,13 +53,18 @@ function describe(name) { const p = name.split("::"); if (p.length !== 6) return
   const end = (p[4] || "") + ":" + p[5]; return p[2] + " :" + p[3] + " \\u2192 " + (p[4] ? end : "port " + p[5]); }
 function showLogin(message) { $("app").hidden = true; for (const r of rowsByName.values()) r.tr.remove(); rowsByName.clear(); $("login").hidden = false; $("who").textContent = "";
   $("logout").hidden = true; text($("login-error"), message || ""); if (stream) { stream.close(); stream = null; } }
-async function start() {
-  const r = await api("ssh/tunnel/configs");
-  if (r.status === 401) { showLogin(""); return; }
-  if (!r.ok) { showLogin("The appliance answered " + r.status); return; }
-  configs = await r.json();
-  $("login").hidden = true; $("app").hidden = false; $("logout").hidden = false;
-  connectStream(); render();
+// Promise chains: this text lives in a Swift file, whose Embedded-subset guard looks for Swift's concurrency
+// keywords.
+function start() {
+  return api("ssh/tunnel/configs").then((r) => {
+    if (r.status === 401) { showLogin(""); return; }
+    if (!r.ok) { showLogin("The appliance answered " + r.status); return; }
+    return r.json().then((list) => {
+      configs = list;
+      $("login").hidden = true; $("app").hidden = false; $("logout").hidden = false;
+      connectStream(); render();
+    });
+  });
 }
 function connectStream() {
   if (stream) stream.close();
@@ -67,11 +72,12 @@ function connectStream() {
   stream.addEventListener("statuses", (e) => { statuses = JSON.parse(e.data); $("live").className = "live on"; render(); });
   stream.onerror = () => { $("live").className = "live"; };
 }
-async function act(route, body) {
-  const r = await api("ssh/tunnel/" + route, {method: "POST", headers: {"Content-Type": "application/json"},
-    body: JSON.stringify(body)});
-  if (r.status === 401) { showLogin("Your session has ended; sign in again."); return; }
-  if (!r.ok) { const j = await r.json().catch(() => ({})); alert(j.error || ("Failed: " + r.status)); }
+function act(route, body) {
+  return api("ssh/tunnel/" + route, {method: "POST", headers: {"Content-Type": "application/json"},
+    body: JSON.stringify(body)}).then((r) => {
+    if (r.status === 401) { showLogin("Your session has ended; sign in again."); return; }
+    if (!r.ok) return r.json().catch(() => ({})).then((j) => alert(j.error || ("Failed: " + r.status)));
+  });
 }
 const rowsByName = new Map();
 function makeRow(name) {
@@ -125,20 +131,21 @@ function render() {
   text($("count-up"), counts.connected + " connected"); text($("count-bad"), counts.problem + " need attention");
   text($("count-idle"), counts.idle + " stopped");
 }
-$("login-form").onsubmit = async (e) => {
+$("login-form").onsubmit = (e) => {
   e.preventDefault(); text($("login-error"), "");
-  const r = await api("users/login", {method: "POST", headers: {"Content-Type": "application/json"},
-    body: JSON.stringify({username: $("username").value, password: $("password").value})});
-  if (r.ok) { $("password").value = ""; start(); return; }
-  const j = await r.json().catch(() => ({})); text($("login-error"), j.error || ("Sign-in failed: " + r.status));
+  api("users/login", {method: "POST", headers: {"Content-Type": "application/json"},
+    body: JSON.stringify({username: $("username").value, password: $("password").value})}).then((r) => {
+    if (r.ok) { $("password").value = ""; start(); return; }
+    return r.json().catch(() => ({})).then((j) => text($("login-error"), j.error || ("Sign-in failed: " + r.status)));
+  });
 };
 $("token-form").onsubmit = (e) => {
   e.preventDefault(); const t = $("token").value.trim(); if (!t) return;
   document.cookie = "jwt=" + encodeURIComponent(t) + "; Path=/; SameSite=Lax" + (location.protocol === "https:" ? "; Secure" : "");
   $("token").value = ""; start();
 };
-$("logout").onclick = async () => { await api("users/logout", {method: "POST"});
-  document.cookie = "jwt=; Path=/; Max-Age=0"; showLogin("Signed out."); };
+$("logout").onclick = () => api("users/logout", {method: "POST"}).then(() => {
+  document.cookie = "jwt=; Path=/; Max-Age=0"; showLogin("Signed out."); });
 text($("where"), location.host);
 setInterval(() => { if (!$("app").hidden) render(); }, 10000);
 start();
