@@ -152,3 +152,23 @@ def test_reconnect_restarts_cleanly(app):
     st = request(app.port, "GET", "/ssh/tunnel/status", token=app.token("u-admin")).json()[name]
     assert st["status"] in ("connecting", "connected")
     assert st.get("maxRetries", -1) == -1
+
+
+def test_registry_is_bounded_by_max_tunnels(sluice_bin):
+    small = Appliance(sluice_bin, limits={"maxTunnels": 3}).start()     # 1 configured + 2 more
+    try:
+        token = small.token("u-admin")
+
+        def attempt(i):
+            b = {"name": f"0::{i}::appliance::{18300 + i}::::9", "sourceHostId": 0, "tunnelIndex": i,
+                 "sourcePort": 18300 + i, "endpointHost": "", "endpointPort": 9, "mode": "local"}
+            return request(small.port, "POST", "/ssh/tunnel/connect", body=b, token=token)
+
+        assert attempt(1).status == 200 and attempt(2).status == 200
+        r = attempt(3)
+        assert (r.status, r.json()) == (500, {"error": "Failed to connect tunnel"})
+        assert "event=tunnel.limit_reached" in small.sluice.log()
+        assert attempt(2).status == 200                  # a name already listed may always reconnect
+        assert len(request(small.port, "GET", "/ssh/tunnel/status", token=token).json()) == 3
+    finally:
+        small.stop()

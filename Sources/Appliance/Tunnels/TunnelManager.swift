@@ -74,11 +74,21 @@ public final class TunnelManager {
 
     // MARK: commands (any thread; each waits for the control thread so the answer reflects the change)
 
+    /// false when the control thread did not answer, or when a new name would exceed `limits.maxTunnels` (each
+    /// tunnel holds listeners and sessions: the registry must not grow without bound).
     public func connect(_ request: ConnectRequest, user: User) -> Bool {
-        reactor.call { [self] in
+        var accepted = false
+        let answered = reactor.call { [self] in
+            let limit = self.config.limits.maxTunnels
+            if self.entries[request.name.text] == nil && self.entries.count >= limit {
+                Log.warn("tunnel.limit_reached", [("tunnel", request.name.text), ("maxTunnels", String(limit))])
+                return
+            }
             self.launch(request)
             self.remember { $0.connected(request, userId: user.id) }
+            accepted = true
         }
+        return answered && accepted
     }
 
     public func disconnect(_ name: String, user: User) -> TunnelCommandResult {
