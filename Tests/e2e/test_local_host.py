@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from harness.netio import recv_exact
+from harness.netio import recv_exact, recv_to_eof
 from harness.api import SSEStream, request
 from harness.appliance import Appliance
 from harness.ports import free_port
@@ -66,16 +66,9 @@ def echo_roundtrip(port, payload=b"ping", host="127.0.0.1"):
     with socket.create_connection((host, port), timeout=10) as s:
         s.sendall(payload)
         s.shutdown(socket.SHUT_WR)
-        return read_all(s)
+        return recv_to_eof(s)
 
 
-def read_all(s):
-    data = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            return data
-        data += chunk
 
 
 
@@ -146,18 +139,18 @@ def test_dynamic_socks5(app, echo_server):
             assert answer == reply(0), req
             s.sendall(b"through socks")
             s.shutdown(socket.SHUT_WR)
-            assert read_all(s) == b"through socks"
+            assert recv_to_eof(s) == b"through socks"
     # BIND and UDP ASSOCIATE: 07; unknown ATYP: 08
     for req, code in ((b"\x05\x02\x00\x01\x7f\x00\x00\x01\x00\x50", 7), (b"\x05\x03\x00\x01\x7f\x00\x00\x01\x00\x50", 7),
                       (b"\x05\x01\x00\x09\x00\x00", 8)):
         s, _, answer = socks(port, req)
         with s:
             assert answer == reply(code)
-            assert read_all(s) == b""
+            assert recv_to_eof(s) == b""
     # no acceptable method
     s, hello, _ = socks(port, b"", greeting=b"\x05\x01\x02")
     with s:
-        assert hello == b"\x05\xff" and read_all(s) == b""
+        assert hello == b"\x05\xff" and recv_to_eof(s) == b""
     # denied destinations (default destinations: loopback only)
     for req in (connect_v4("169.254.169.254", 80), connect_v4("10.0.0.1", 22)):
         s, _, answer = socks(port, req)
@@ -220,7 +213,7 @@ def test_disconnect_closes_listener_and_reconnect_rebinds(app, echo_server):
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=2)
     held.settimeout(5)
-    assert read_all(held) == b""          # the relayed connection was closed too
+    assert recv_to_eof(held) == b""          # the relayed connection was closed too
     held.close()
     b = {"name": name, "sourceHostId": 0, "tunnelIndex": int(name.split("::")[1]), "sourcePort": port,
          "endpointHost": "", "endpointPort": echo_server.port, "mode": "local"}

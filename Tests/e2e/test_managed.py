@@ -8,7 +8,7 @@ import time
 import pytest
 
 from harness.appliance import Appliance
-from harness.netio import half_close_exchange, recv_exact
+from harness.netio import half_close_exchange, recv_exact, recv_to_eof
 from harness.ports import free_port
 from harness.sshd import Sshd
 from test_s2s import (connect, connected, disconnect, failed, secret_file, socks_connect, status,
@@ -168,12 +168,7 @@ def test_managed_dynamic_64mib(app, checksum_sink, echo_server, payload):
     started = time.monotonic()
     s.sendall(data)
     s.shutdown(socket.SHUT_WR)
-    got = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        got += chunk
+    got = recv_to_eof(s)
     s.close()
     print(f"managed dynamic: {len(data) / (time.monotonic() - started) / 1e6:.1f} MB/s")
     assert got == f"{len(data)} {digest}\n".encode(), got[:200]

@@ -203,15 +203,7 @@ def test_200_parallel_streams(app, echo_server):
     def one(i):
         try:
             blob = os.urandom(64 * 1024 + i)
-            with socket.create_connection(("127.0.0.1", source), timeout=60) as s:
-                s.sendall(blob)
-                s.shutdown(socket.SHUT_WR)
-                got = b""
-                while True:
-                    chunk = s.recv(65536)
-                    if not chunk:
-                        break
-                    got += chunk
+            got = half_close_exchange(source, blob, timeout=60)
             if got != blob:
                 errors.append((i, len(got)))
         except Exception as e:       # noqa: BLE001 - collected and asserted below
