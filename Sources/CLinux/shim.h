@@ -133,6 +133,9 @@ static inline int cl_stat_mode(const char *path, unsigned *mode) {
 extern int accept4(int, struct sockaddr *, socklen_t *, int);
 #endif
 static const int CL_SHUT_WR = SHUT_WR;
+/* glibc declares these as enum members, musl as macros */
+static const int CL_MSG_NOSIGNAL = MSG_NOSIGNAL;
+static const int CL_MSG_MORE = MSG_MORE;
 static const int CL_SHUT_RDWR = SHUT_RDWR;
 /* one end per session of a managed tunnel (a stream between two SSH sessions) */
 static inline int cl_socketpair(int *sv) { return socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv); }

@@ -137,6 +137,22 @@ extension SSHSession {
         return true
     }
 
+    /// C2S streams: a direct-tcpip channel to `host:port` pumped to `fd` (one end of a socketpair, owned from
+    /// here); `opened` reports nil once the channel is up, or the server's refusal (then `fd` is closed). False
+    /// (and `fd` closed, `opened` never called) when the session is not ready or has no room.
+    public func open(fd: Int32, host: String, port: Int, opened: @escaping (String?) -> Void) -> Bool {
+        guard phase == .ready, let pipe = makePipe(fd: fd, phase: .opening) else {
+            CLinux.close(fd)
+            return false
+        }
+        pipe.targetHost = host
+        pipe.targetPort = port
+        pipe.onOpen = opened
+        opening.append(pipe)
+        pumpAll()
+        return true
+    }
+
     func freeChannel(_ channel: OpaquePointer) {
         guard session != nil else { return }
         if libssh2_channel_free(channel) == LIBSSH2_ERROR_EAGAIN { zombies.append(channel) }
