@@ -45,6 +45,6 @@ public final class ApplianceContext {
     }
 
     public func metricsText() -> String {
-        Metrics.render(snapshot: manager.snapshot(), subscribers: hub.count)
+        Metrics.render(snapshot: manager.snapshot(), subscribers: hub.count, relays: relay?.activeRelays ?? 0)
     }
 }
