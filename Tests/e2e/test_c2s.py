@@ -429,6 +429,30 @@ def test_plain_get_is_not_upgraded(appliance):
     assert r.status == 401
 
 
+def test_relay_limit(sluice_bin, sshd, echo_server):
+    a = Appliance(sluice_bin, sshd, limits={"maxRelays": 2}).start()
+    try:
+        held = [relay(a.port, admin(a), local_open(APPLIANCE, echo_server.port))[0] for _ in range(2)]
+        with pytest.raises(InvalidStatus) as refused:
+            open_ws(a.port, admin(a))
+        assert refused.value.response.status_code == 503
+        assert json.loads(refused.value.response.body) == {"error": "Too many relays"}
+        held[0].close()
+        deadline = time.monotonic() + 5
+        while True:             # the slot frees once the relay has ended on the server
+            try:
+                ws, reply = relay(a.port, admin(a), local_open(APPLIANCE, echo_server.port))
+                break
+            except InvalidStatus:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        assert reply == {"type": "ready"}
+        ws.close()
+        held[1].close()
+    finally:
+        a.stop()
+
+
 def test_first_message_deadline(appliance):
     raw = RawWS(appliance.port, admin(appliance))
     assert raw.status == 101
@@ -612,3 +636,35 @@ def test_reader_that_stops_does_not_grow_memory(sluice_bin, sshd, host):
     finally:
         a.stop()
         source.close()
+
+
+# ---------------------------------------------------------------------------------------------- every product
+
+@pytest.mark.parametrize("label", ["x86_64-openssl", "aarch64-openssl", "x86_64-mbedtls", "aarch64-mbedtls"])
+def test_every_product_relays_and_frames_alike(product_binaries, sshd, label):
+    """The Embedded builds of both flavours and both targets: a relay through SSH (password login, which every
+    flavour supports) and through the appliance, and a frame the RFC says to refuse."""
+    paths = dict(product_binaries)
+    assert label in paths, f"{label} was not built (make products)"
+    by_password = {"id": 6, "name": "pw", "ip": "127.0.0.1", "port": sshd.port, "username": sshd.user,
+                   "owner": "u-admin", "auth": {"type": "password", "password": sshd.password}}
+    a = Appliance(paths[label], sshd, extra_hosts=[by_password]).start()
+    echo = EchoServer()
+    try:
+        payload = os.urandom(MiB)
+        for host in (6, APPLIANCE):
+            ws, reply = relay(a.port, admin(a), local_open(host, echo.port))
+            assert reply == {"type": "ready"}, (label, host, reply)
+            send_all(ws, payload, chunk=64 * 1024)
+            got = b""
+            while len(got) < len(payload):
+                got += ws.recv(timeout=60)
+            assert got == payload
+            ws.close()
+        raw = raw_with(a)
+        raw.send_text(b"\xc3\x28")
+        assert raw.close_code() == 1007
+        raw.close()
+    finally:
+        echo.close()
+        a.stop()
