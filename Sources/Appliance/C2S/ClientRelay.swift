@@ -300,6 +300,11 @@ final class ClientRelay {
     }
 
     private func ended() {
+        if let request {
+            Log.info("c2s.closed", [("user", userId), ("host", request.host.displayName), ("mode", request.mode.rawValue),
+                                    ("code", String(link.closeCode)), ("sent", String(link.bytesUp)),
+                                    ("received", String(link.bytesDown))])
+        }
         phase = .done
         cleanUp()
         service.remove(self)
