@@ -437,6 +437,10 @@ def test_relay_limit(sluice_bin, sshd, echo_server):
             open_ws(a.port, admin(a))
         assert refused.value.response.status_code == 503
         assert json.loads(refused.value.response.body) == {"error": "Too many relays"}
+        from harness.api import request
+        metrics = request(a.port, "GET", "/metrics", token=admin(a)).body.decode()
+        assert 'sluice_refused_connections_total{cause="relay_limit"} 1\n' in metrics
+        assert "sluice_c2s_relays 2\n" in metrics
         held[0].close()
         deadline = time.monotonic() + 5
         while True:             # the slot frees once the relay has ended on the server

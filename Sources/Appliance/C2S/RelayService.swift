@@ -55,6 +55,7 @@ public final class RelayService {
                                            pipes: self.pipes, handBack: handBack) else {
                 self.active.update { $0 -= 1 }
                 Log.warn("c2s.refused", [("reason", "no receive buffer free")])
+                Refusals.shared.count(.bufferPool)
                 return handBack()
             }
             let relay = ClientRelay(service: self, link: link, userId: userId)

@@ -22,6 +22,7 @@ enum RelayUpgrade {
         }
         guard let relay = context.relay, relay.hasRoom else {
             Log.warn("c2s.limit_reached", [("user", user.id)])
+            Refusals.shared.count(.relayLimit)
             return Router.error(503, "Too many relays")
         }
         var response = HTTPResponse(status: 101, contentType: "", body: [])

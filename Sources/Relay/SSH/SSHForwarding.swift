@@ -6,7 +6,14 @@ import CSSH2
 extension SSHSession {
     /// A stream needs two pool buffers; without them (or beyond the connection limit) it is refused at once.
     func makePipe(fd: Int32, phase: ChannelPipe.Phase) -> ChannelPipe? {
-        guard pipes.count < maxConnections, pool.available >= 2, let up = pool.acquire() else { return nil }
+        guard pipes.count < maxConnections else {
+            Refusals.shared.count(.connectionLimit)
+            return nil
+        }
+        guard pool.available >= 2, let up = pool.acquire() else {
+            Refusals.shared.count(.bufferPool)
+            return nil
+        }
         guard let down = pool.acquire() else {
             pool.release(up)
             return nil
