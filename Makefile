@@ -71,6 +71,9 @@ ASAN_BIN := .build-asan/release/sluice
 asan: deps
 	@$(HOST_PREFIX) && swift build -c release --scratch-path .build-asan --sanitize address $(HOST_FLAGS) --product sluice
 
+# Leak detection is off: at exit LeakSanitizer lists ~3 KB of process-lifetime objects (the context, the tunnel manager,
+# reactors, locks, the SSE hub) that reference each other and are never torn down; the amount does not grow with
+# traffic (test_s2s's 500 connect/disconnect cycles check fds, threads and RSS on the product binary).
 E2E_ASAN ?= Tests/e2e
 ASAN_OPTIONS_E2E := detect_leaks=0:abort_on_error=1:log_path=$(CURDIR)/build/asan/report
 e2e-asan: asan
