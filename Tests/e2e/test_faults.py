@@ -44,17 +44,8 @@ def ns_sshd(ns):
     server = Sshd(address=ns.ns_ip, prefix=ns.prefix).start()
     yield server
     ns.clear()
-    for pid in [p for p in ([server.proc.pid] if server.proc else []) + descendants_of_safe(server)]:
-        try:
-            os.kill(pid, signal.SIGCONT)
-        except ProcessLookupError:
-            pass
-    kill_sshd(server)
+    kill_sshd(server)           # SIGKILL works on stopped processes too
     server.cleanup()
-
-
-def descendants_of_safe(server):
-    return descendants_of(server.proc.pid) if server.proc else []
 
 
 def kill_sshd(server, sig=signal.SIGKILL):
