@@ -436,8 +436,8 @@ def test_buffer_pool_exhausted_by_5000_connections(sluice_bin, sshd, echo_server
 
 
 def test_fd_limit_reached(sluice_bin, sshd, echo_server):
-    """Sluice under RLIMIT_NOFILE 256 gets 400 connections on an SSH tunnel and 400 on a tunnel of the appliance's
-    own host: accept fails with EMFILE. It must not crash or spin, and answers the API once the load drops."""
+    """Sluice under RLIMIT_NOFILE 256 gets 400 connections on an SSH tunnel, 400 on a tunnel of the appliance's
+    own host and 300 idle ones on the API: accept fails with EMFILE. It must not crash or spin, and answers the API once the load drops."""
     app = Appliance(sluice_bin, sshd, prefix=["prlimit", "--nofile=256:256"]).start()
     flood = []
     try:
@@ -449,13 +449,13 @@ def test_fd_limit_reached(sluice_bin, sshd, echo_server):
         local_name = connect(app, 0, "appliance", 0, "local", local_port, echo_server.port)
         connected(app, ssh_name)
         connected(app, local_name)
-        for port in (ssh_port, local_port):
-            got, _ = open_many(port, 400, timeout=2)
+        for port, count in ((ssh_port, 400), (local_port, 400), (app.port, 300)):     # and idle API connections
+            got, _ = open_many(port, count, timeout=2)
             flood += got
         cpu = cpu_seconds(pid)
         time.sleep(3)
         busy = (cpu_seconds(pid) - cpu) / 3
-        print(f"fd limit 256: {len(flood)} client sockets open; sluice CPU while exhausted {busy:.0%}; "
+        print(f"fd limit 256: {len(flood)} client sockets open (API too); sluice CPU while exhausted {busy:.0%}; "
               f"fds {len(os.listdir(f'/proc/{pid}/fd'))}")
         assert app.sluice.proc.poll() is None
         for s in flood:
