@@ -25,7 +25,16 @@ extension SSHSession {
 
     func acceptLocal() {
         guard phase == .ready else { return }
-        while listenerFd >= 0, case .socket(let fd) = TCPSocket.accept(listenerFd) {
+        while listenerFd >= 0 {
+            let accepted = TCPSocket.accept(listenerFd)
+            guard case .socket(let fd) = accepted else {
+                // out of descriptors: a level-triggered listener would fire again at once; the tick re-arms it
+                if case .exhausted = accepted {
+                    reactor.unwatch(listenerFd)
+                    listenerPaused = true
+                }
+                break
+            }
             TCPSocket.setNoDelay(fd)
             if forward.kind == .local {
                 guard let pipe = makePipe(fd: fd, phase: .opening) else {

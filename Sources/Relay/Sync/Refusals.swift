@@ -10,13 +10,16 @@ public final class Refusals {
         case bufferPool = 1
         /// `limits.maxRelays`
         case relayLimit = 2
+        /// the process is close to its descriptor limit (RLIMIT_NOFILE)
+        case descriptors = 3
 
         public var label: String {
-            self == .connectionLimit ? "connection_limit" : self == .bufferPool ? "buffer_pool" : "relay_limit"
+            self == .connectionLimit ? "connection_limit" : self == .bufferPool ? "buffer_pool"
+                : self == .relayLimit ? "relay_limit" : "fd_limit"
         }
     }
 
-    private let counts = Locked<[Int]>([0, 0, 0])
+    private let counts = Locked<[Int]>([0, 0, 0, 0])
 
     public func count(_ cause: Cause) { counts.update { $0[cause.rawValue] += 1 } }
 
