@@ -12,6 +12,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from harness.appliance import Appliance
+from harness.netio import recv_exact, recv_to_eof
 from harness.ports import free_port
 from harness.servers import ChecksumSink, EchoServer
 from harness.sshd import Sshd
@@ -187,13 +188,7 @@ def test_remote_twenty_concurrent_streams(appliance):
     def client(i):
         with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
             s.sendall(f"hello {i}\n".encode())
-            got = b""
-            while not got.endswith(b"\n"):
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                got += chunk
-            results[i] = got
+            results[i] = recv_exact(s, len(f"hello {i}\n"))
         # our close must reach the relay client as a `close` message
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(20)]
@@ -233,13 +228,7 @@ def test_remote_client_close_ends_the_tcp_stream(appliance):
         assert msg["type"] == "connection"
         ws.send(json.dumps({"type": "data", "streamId": msg["streamId"], "data": base64.b64encode(b"bye").decode()}))
         ws.send(json.dumps({"type": "close", "streamId": msg["streamId"]}))
-        got = b""
-        while True:
-            chunk = s.recv(100)
-            if not chunk:
-                break
-            got += chunk
-        assert got == b"bye"
+        assert recv_to_eof(s) == b"bye"
     ws.close()
     # the forward ends with the relay: the port is free again on the server
     deadline = time.monotonic() + 10

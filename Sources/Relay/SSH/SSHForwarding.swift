@@ -141,26 +141,22 @@ extension SSHSession {
     /// The inner session's transport: a direct-tcpip channel to `host:port` pumped to `fd`; its bytes are not
     /// counted as traffic.
     public func carry(fd: Int32, host: String, port: Int) -> Bool {
-        guard phase == .ready, let pipe = makePipe(fd: fd, phase: .opening) else {
-            CLinux.close(fd)
-            return false
-        }
-        pipe.counted = false
-        pipe.targetHost = host
-        pipe.targetPort = port
-        opening.append(pipe)
-        pumpAll()
-        return true
+        openDirect(fd: fd, host: host, port: port, counted: false, opened: nil)
     }
 
     /// C2S streams: a direct-tcpip channel to `host:port` pumped to `fd` (one end of a socketpair, owned from
     /// here); `opened` reports nil once the channel is up, or the server's refusal (then `fd` is closed). False
     /// (and `fd` closed, `opened` never called) when the session is not ready or has no room.
     public func open(fd: Int32, host: String, port: Int, opened: @escaping (String?) -> Void) -> Bool {
+        openDirect(fd: fd, host: host, port: port, counted: true, opened: opened)
+    }
+
+    private func openDirect(fd: Int32, host: String, port: Int, counted: Bool, opened: ((String?) -> Void)?) -> Bool {
         guard phase == .ready, let pipe = makePipe(fd: fd, phase: .opening) else {
             CLinux.close(fd)
             return false
         }
+        pipe.counted = counted
         pipe.targetHost = host
         pipe.targetPort = port
         pipe.onOpen = opened
