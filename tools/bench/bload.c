@@ -102,6 +102,7 @@ static void *serve_one(void *arg) {
     return NULL;
 }
 
+static int serve(int port) __attribute__((noreturn));
 static int serve(int port) {
     int ls = socket(AF_INET, SOCK_STREAM, 0), one = 1;
     setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);

@@ -32,6 +32,9 @@ final class ChannelPipe {
     private var upStart = 0, upEnd = 0, downStart = 0, downEnd = 0
     private var localEOF = false, eofSent = false, channelEOF = false, shutWritten = false
     private var windowBlocked = false
+    /// The socket may have bytes: cleared by an EAGAIN read, set again by epoll (level-triggered EPOLLIN is watched
+    /// whenever `up` is empty). Saves a read that can only fail each time the transport wakes the stream.
+    private var localReadable = true
     private var greeted = false
     private var watched: UInt32 = 0
     private var closed = false
@@ -52,6 +55,7 @@ final class ChannelPipe {
     }
 
     func handle(_ events: UInt32) {
+        if events & (CL_EPOLLIN | CL_EPOLLHUP | CL_EPOLLERR | CL_EPOLLRDHUP) != 0 { localReadable = true }
         if phase == .connecting {
             if TCPSocket.connectResult(fd) != 0 { return abort() }
             phase = .relay
@@ -125,6 +129,7 @@ final class ChannelPipe {
                 }
                 return true
             }
+            if !localReadable { return true }
             let n = CLinux.read(fd, up, upChunk)
             if n > 0 {
                 upEnd = n
@@ -136,7 +141,11 @@ final class ChannelPipe {
             }
             let error = clinux_errno()
             if error == EINTR { continue }
-            return error == EAGAIN || error == EWOULDBLOCK
+            if error == EAGAIN || error == EWOULDBLOCK {
+                localReadable = false
+                return true
+            }
+            return false
         }
     }
 
