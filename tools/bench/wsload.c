@@ -126,7 +126,7 @@ static int read_frame(struct conn *c, int *opcode, unsigned char **payload, size
         pending_payload = n - take;
         return 0;
     }
-    while (c->end - c->start < n) fill(c);   /* a small frame split over reads */
+    while (c->end - c->start < n) if (fill(c) < 0) return -1;   /* a small frame split over reads */
     *payload = c->buf + c->start; *len = n;
     c->start += n;
     return 0;
