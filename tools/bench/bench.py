@@ -168,16 +168,24 @@ def machine():
         mem = int(f.readline().split()[1]) // 1024
     debian = open("/etc/debian_version").read().strip() if os.path.exists("/etc/debian_version") else "?"
 
-    def ver(argv):
+    def ver(argv, pick=None):
         try:
             r = subprocess.run(argv, capture_output=True, text=True, timeout=10)
-            return (r.stdout + r.stderr).strip().splitlines()[0]
+            lines = (r.stdout + r.stderr).strip().splitlines()
+            return next((x for x in lines if pick in x), lines[0]) if pick else lines[0]
         except (OSError, IndexError, subprocess.TimeoutExpired):
+            return "?"
+
+    def websockify_version():
+        try:
+            from importlib.metadata import version
+            return "websockify " + version("websockify")
+        except Exception:       # noqa: BLE001
             return "?"
     return {"cpu": f"{model}, {os.cpu_count()} cores", "memory": f"{mem} MiB", "kernel": platform.release(),
             "os": f"Debian {debian}", "ssh": ver(["ssh", "-V"]), "openssl": ver(["openssl", "version"]),
-            "socat": ver(["socat", "-V"])[:60] if shutil.which("socat") else "missing",
-            "websockify": ver([sys.executable, "-m", "pip", "show", "websockify"]) if shutil.which("websockify") else "?",
+            "socat": ver(["socat", "-V"], "socat version") if shutil.which("socat") else "missing",
+            "websockify": websockify_version(),
             "cc": ver([shutil.which("cc") or "gcc", "--version"])}
 
 
@@ -618,10 +626,21 @@ def main():
     quiet = "not waited for (smoke)" if SMOKE else wait_quiet()
     log(quiet)
     openssl = binaries[0][1]
+
+    def settle(section):
+        # other engineers share the machine: before each section wait briefly for a quiet moment again
+        if not SMOKE:
+            state = wait_quiet(need=2, timeout=20)
+            if state.startswith("NOT"):
+                noisy.append(section)
+    noisy = []
     try:
         for flavour, binary in binaries:
+            settle(f"S2S {flavour}")
             s2s_throughput(flavour, binary, sshd, target, full=(flavour == "openssl"))
+        settle("splice")
         splice_rows(openssl, target)
+        settle("C2S")
         c2s_rows(openssl, sshd, target)
         connect_rows(openssl, sshd, target)
         rss_rows(binaries, sshd, target)
@@ -629,6 +648,8 @@ def main():
         sshd.cleanup()
         for p in procs:
             stop(p)
+    if noisy:
+        quiet += "; still busy (after 20 s of waiting) before: " + ", ".join(noisy)
     text = report(info, quiet, started, sizes)
     os.makedirs(OUT_DIR, exist_ok=True)
     with open(os.path.join(OUT_DIR, "smoke.md" if SMOKE else "bench.md"), "w") as f:
