@@ -8,6 +8,8 @@ public final class ApplianceContext {
     public let manager: TunnelManager
     public let hub: SSEHub
     public let session = Session()
+    /// The C2S relay; nil until started (and in unit tests of the other routes).
+    public var relay: RelayService?
 
     public init(config shared: Locked<Config>, secret: [UInt8], manager: TunnelManager) {
         self.config = shared
@@ -43,6 +45,6 @@ public final class ApplianceContext {
     }
 
     public func metricsText() -> String {
-        Metrics.render(snapshot: manager.snapshot(), subscribers: hub.count)
+        Metrics.render(snapshot: manager.snapshot(), subscribers: hub.count, relays: relay?.activeRelays ?? 0)
     }
 }

@@ -1,6 +1,8 @@
+import Relay
+
 /// `GET /metrics` in the Prometheus text format (admins only: it names every tunnel).
 public enum Metrics {
-    public static func render(snapshot: TunnelSnapshot, subscribers: Int) -> String {
+    public static func render(snapshot: TunnelSnapshot, subscribers: Int, relays: Int = 0) -> String {
         var out = ""
         family(&out, "sluice_build_info", "gauge", "Build of this binary.")
         out += "sluice_build_info{version=\"\(BuildInfo.version)\",target=\"\(BuildInfo.targetTriple)\"} 1\n"
@@ -24,6 +26,13 @@ public enum Metrics {
         }
         family(&out, "sluice_sse_subscribers", "gauge", "Open status streams.")
         out += "sluice_sse_subscribers \(subscribers)\n"
+        family(&out, "sluice_c2s_relays", "gauge", "Open C2S WebSocket relays.")
+        out += "sluice_c2s_relays \(relays)\n"
+        family(&out, "sluice_refused_connections_total", "counter", "Connections refused because a limit was reached.")
+        let refused = Refusals.shared.snapshot()
+        for cause in Refusals.Cause.allCases {
+            out += "sluice_refused_connections_total{cause=\"\(cause.label)\"} \(refused[cause.rawValue])\n"
+        }
         return out
     }
 

@@ -59,10 +59,17 @@ public enum Serve {
             Log.error("serve.start_failed", [("error", "cannot start the control thread")])
             return 2
         }
+        guard let relay = RelayService(context: drivers) else {
+            Log.error("serve.start_failed", [("error", "cannot start the relay thread")])
+            manager.stop()
+            return 2
+        }
+        context.relay = relay
         let server = HTTPServer(handler: Router(context: context))
         guard let port = server.start(HTTPServer.Settings(address: address)) else {
             Log.error("serve.listen_failed", [("addr", address.description)])
             Output.err("sluice serve: cannot listen on \(address.description)\n")
+            relay.stop()
             manager.stop()
             return 2
         }
@@ -99,6 +106,8 @@ public enum Serve {
         context.hub.closeAll()
         let deadline = Clock.monotonicMs() + 2000
         while context.hub.count > 0 && Clock.monotonicMs() < deadline { usleep(10_000) }
+        // upgraded sockets too must be handed back before MHD stops
+        relay.stop()
         manager.stop()
         server.stop()
         Log.info("serve.stopped")

@@ -133,10 +133,15 @@ static inline int cl_stat_mode(const char *path, unsigned *mode) {
 extern int accept4(int, struct sockaddr *, socklen_t *, int);
 #endif
 static const int CL_SHUT_WR = SHUT_WR;
+/* glibc declares these as enum members, musl as macros */
+static const int CL_MSG_NOSIGNAL = MSG_NOSIGNAL;
+static const int CL_MSG_MORE = MSG_MORE;
 static const int CL_SHUT_RDWR = SHUT_RDWR;
 /* one end per session of a managed tunnel (a stream between two SSH sessions) */
 static inline int cl_socketpair(int *sv) { return socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv); }
 static inline int cl_accept(int fd) { return accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC); }
+/* The soft RLIMIT_NOFILE (0 when unknown). */
+static inline long cl_fd_limit(void) { struct rlimit r; return getrlimit(RLIMIT_NOFILE, &r) == 0 ? (long)r.rlim_cur : 0; }
 static inline int cl_set_int_option(int fd, int level, int name, int value) {
     return setsockopt(fd, level, name, &value, sizeof value);
 }

@@ -48,6 +48,11 @@ static inline const struct sockaddr *cmhd_client_address(struct MHD_Connection *
     return i ? i->client_addr : NULL;
 }
 
+/* Ends an upgraded connection: MHD closes the socket (MHD_upgrade_action is variadic). */
+static inline int cmhd_upgrade_close(struct MHD_UpgradeResponseHandle *urh) {
+    return MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE) == MHD_YES;
+}
+
 static inline uint16_t cmhd_bound_port(struct MHD_Daemon *d) {
     const union MHD_DaemonInfo *i = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     return i ? i->port : 0;

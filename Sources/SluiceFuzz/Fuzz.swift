@@ -56,6 +56,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     case .connect:
         _ = ConnectValidation.validate(body: bytes, config: fuzzConfig, user: fuzzConfig.users[0])
         _ = ConnectValidation.tunnelName(body: bytes)
+        _ = RelayRequest.parse(bytes, config: fuzzConfig, user: fuzzConfig.users[0])
     case .ws:
         // frames back to back: header, unmask, close payloads and the message rules, as the relay will apply them
         var assembler = WebSocketFrame.Assembler(maxText: 4096)
@@ -75,6 +76,8 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         _ = PasswordHash.parse(text)
         _ = SocketAddress(hostPort: text)
         _ = DestinationEntry.parse(text)
+        _ = OriginPolicy.allows(origin: text, host: text, allowed: [text])
+        _ = RelayUpgrade.hasToken(text, "upgrade")
     }
     return 0
 }

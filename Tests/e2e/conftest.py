@@ -10,6 +10,24 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
 
+# Tests about the product binary itself (size, static linking, targets, flavours, the image) rather than about
+# behaviour: marked `product`, or using one of these fixtures. Against a sanitizer build (SLUICE_ASAN=1) they skip.
+PRODUCT_FIXTURES = {"product", "product_binaries", "overlay", "small"}
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "product: about the product binary itself; skipped against a sanitizer build")
+
+
+def pytest_collection_modifyitems(config, items):
+    if not os.environ.get("SLUICE_ASAN"):
+        return
+    skip = pytest.mark.skip(reason="about the product binary, not its behaviour (SLUICE_ASAN: sanitizer build)")
+    for item in items:
+        if item.get_closest_marker("product") or PRODUCT_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(skip)
+
+
 def _binary(var, default):
     path = os.environ.get(var) or os.path.join(ROOT, default)
     return path

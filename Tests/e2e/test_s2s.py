@@ -510,4 +510,5 @@ def test_500_cycles_leave_fds_threads_and_rss_flat(app, echo_server):
           f"{threads_after}, RSS {rss} → {rss_after} KiB")
     assert fds_after <= fds, (fds, fds_after)
     assert threads_after == threads, (threads, threads_after)
-    assert rss_after - rss <= 1024, f"RSS grew by {rss_after - rss} KiB over 500 cycles"
+    if not os.environ.get("SLUICE_ASAN"):       # AddressSanitizer's quarantine holds freed memory on purpose
+        assert rss_after - rss <= 1024, f"RSS grew by {rss_after - rss} KiB over 500 cycles"

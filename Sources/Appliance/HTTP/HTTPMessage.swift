@@ -36,6 +36,8 @@ public struct HTTPResponse {
     public var body: [UInt8]
     /// A response of unknown length produced as it goes (Server-Sent Events); `body` is unused then.
     public var stream: (any HTTPStream)?
+    /// A 101 Switching Protocols: once it is sent, the socket goes to this taker (`body` is unused).
+    public var upgrade: (any HTTPUpgradeTaker)?
 
     public init(status: Int, contentType: String, body: [UInt8], headers: [(String, String)] = []) {
         self.status = status
@@ -73,6 +75,28 @@ public protocol HTTPStream: AnyObject {
     func read(into buffer: UnsafeMutableRawBufferPointer) -> HTTPStreamRead
     /// The connection is gone (closed by the peer, timed out, or the server is stopping). Never wake after this.
     func finished()
+}
+
+/// The socket of a connection that switched protocols. It stays libmicrohttpd's: never close `fd`; call
+/// `handBack` exactly once when done with it (any thread), and never touch `fd` after that.
+public final class UpgradedSocket {
+    public let fd: Int32
+    /// Bytes the client sent right after its request, already read from the socket.
+    public let early: [UInt8]
+    private let close: () -> Void
+
+    init(fd: Int32, early: [UInt8], close: @escaping () -> Void) {
+        self.fd = fd
+        self.early = early
+        self.close = close
+    }
+
+    public func handBack() { close() }
+}
+
+/// Takes over a connection after a 101 answer; called on the server's thread, must not block.
+public protocol HTTPUpgradeTaker: AnyObject {
+    func take(_ socket: UpgradedSocket)
 }
 
 /// The router's answer once the request line and headers are in: answer now (404, 405, 401, …) without reading

@@ -178,7 +178,39 @@ private func streamFinished(_ cls: UnsafeMutableRawPointer?) {
     context.stream.finished()
 }
 
+/// Holds the taker until libmicrohttpd has sent the 101 and calls back.
+final class HTTPUpgradeContext {
+    let taker: any HTTPUpgradeTaker
+    init(taker: any HTTPUpgradeTaker) { self.taker = taker }
+}
+
+private func upgraded(_ cls: UnsafeMutableRawPointer?, _ connection: OpaquePointer?, _ conCls: UnsafeMutableRawPointer?,
+                      _ extraIn: UnsafePointer<CChar>?, _ extraSize: Int, _ fd: Int32, _ urh: OpaquePointer?) {
+    guard let cls else { return }
+    let context = Unmanaged<HTTPUpgradeContext>.fromOpaque(cls).takeRetainedValue()
+    guard let urh else { return }
+    var early: [UInt8] = []
+    if let extraIn, extraSize > 0 {
+        extraIn.withMemoryRebound(to: UInt8.self, capacity: extraSize) {
+            early = Array(UnsafeBufferPointer(start: $0, count: extraSize))
+        }
+    }
+    let once = Locked(false)
+    context.taker.take(UpgradedSocket(fd: fd, early: early) {
+        guard !once.update({ (done: inout Bool) -> Bool in let was = done; done = true; return was }) else { return }
+        _ = cmhd_upgrade_close(urh)
+    })
+}
+
 private func makeResponse(_ response: HTTPResponse, on connection: OpaquePointer) -> OpaquePointer? {
+    if let taker = response.upgrade {
+        let raw = Unmanaged.passRetained(HTTPUpgradeContext(taker: taker)).toOpaque()
+        guard let made = MHD_create_response_for_upgrade(upgraded, raw) else {
+            Unmanaged<HTTPUpgradeContext>.fromOpaque(raw).release()
+            return nil
+        }
+        return made
+    }
     if let stream = response.stream {
         let context = HTTPStreamContext(stream: stream, connection: connection)
         let raw = Unmanaged.passRetained(context).toOpaque()

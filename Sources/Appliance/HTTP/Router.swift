@@ -13,7 +13,7 @@ public final class Router: HTTPHandler {
 
     enum Route {
         case healthz, metrics, status, stream, statusOf(String), connect, disconnect, cancel
-        case page, login, logout, configs
+        case page, login, logout, configs, relay
     }
 
     static let tunnelPrefix = "/ssh/tunnel/status/"
@@ -32,6 +32,7 @@ public final class Router: HTTPHandler {
         case "/ssh/tunnel/connect": return (.connect, ["POST"])
         case "/ssh/tunnel/disconnect": return (.disconnect, ["POST"])
         case "/ssh/tunnel/cancel": return (.cancel, ["POST"])
+        case "/ssh/tunnel/c2s/stream": return (.relay, ["GET"])
         default:
             if path.hasPrefix(tunnelPrefix) && path.utf8.count > tunnelPrefix.utf8.count {
                 return (.statusOf(String(path.dropFirst(tunnelPrefix.count))), ["GET"])
@@ -98,6 +99,8 @@ public final class Router: HTTPHandler {
             return .respond(response)
         case .configs:
             return .respond(.json(200, JSONWriter.write(context.configuredTunnels(for: user))))
+        case .relay:
+            return .respond(RelayUpgrade.answer(request, user: user, context: context))
         case .connect, .disconnect, .cancel:
             return .readBody(limit: Router.maxBodyBytes)
         case .healthz, .page, .login, .logout:

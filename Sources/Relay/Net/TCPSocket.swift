@@ -45,8 +45,24 @@ public enum TCPSocket {
         case failed(SocketError)
     }
 
+    /// Forwarded connections stop this many descriptors short of the limit: the rest stays for the API (libmicrohttpd
+    /// busy-waits when it cannot accept even one connection), SSH sessions, pipes and state files.
+    static let reservedDescriptors = 64
+    static let descriptorCeiling: Int32 = {
+        let limit = cl_fd_limit()
+        guard limit > 0 else { return Int32.max }
+        return Int32(clamping: max(limit / 2, limit - reservedDescriptors))
+    }()
+
+    /// A connection from a tunnel listener. Descriptors are handed out lowest first, so a number at the ceiling
+    /// means the process is nearly out: the connection is refused and the listener pauses, as for EMFILE.
     public static func accept(_ listener: Int32) -> Accepted {
         let fd = cl_accept(listener)
+        if fd >= descriptorCeiling {
+            close(fd)
+            Refusals.shared.count(.descriptors)
+            return .exhausted
+        }
         if fd >= 0 { return .socket(fd) }
         let code = clinux_errno()
         switch code {

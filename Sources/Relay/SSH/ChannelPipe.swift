@@ -22,6 +22,8 @@ final class ChannelPipe {
     var targetPort = 0
     /// false for a managed tunnel's carrier (the inner session's transport): not user traffic.
     var counted = true
+    /// C2S streams: told once whether the direct-tcpip open succeeded (nil) or why the server refused it.
+    var onOpen: ((String?) -> Void)?
     private let up: UnsafeMutableRawPointer
     private let down: UnsafeMutableRawPointer
     private let size: Int
@@ -83,10 +85,16 @@ final class ChannelPipe {
         }
         phase = .relay
         // bytes the SOCKS client sent after its request are already in `up` and go out first
+        let report = onOpen
+        onOpen = nil
+        report?(nil)
     }
 
     func openFailed(_ message: String) {
         if !counted { session.carrierFailure = message }
+        let report = onOpen
+        onOpen = nil
+        report?(message)
         if greeted {
             // sshd says only "connect failed" (refused and unreachable alike) or "administratively prohibited"
             let code: SOCKS5.Reply = contains(message, "connect failed")

@@ -85,12 +85,17 @@ final class SSHAuth {
                 }
             case .publicKey:
                 let key = credentials.key, passphrase = credentials.passphrase, keyType = credentials.keyType
-                let rc = key.withUnsafeBufferPointer { bytes -> Int32 in
+                // libssh2 reads the key again with strlen when it signs (sign_frommemory): it must end in a NUL,
+                // else strlen runs past the buffer (found by the e2e suite under AddressSanitizer)
+                var terminated = key
+                terminated.append(0)
+                let rc = terminated.withUnsafeBufferPointer { bytes -> Int32 in
                     bytes.withMemoryRebound(to: CChar.self) { chars in
                         libssh2_userauth_publickey_frommemory(session, user, user.utf8.count, nil, 0,
                                                               chars.baseAddress, key.count, passphrase)
                     }
                 }
+                for i in terminated.indices { terminated[i] = 0 }
                 var what = "publickey (\(keyType) key)"
                 if rc == LIBSSH2_ERROR_PUBLICKEY_UNVERIFIED || rc == LIBSSH2_ERROR_KEYFILE_AUTH_FAILED
                     || rc == LIBSSH2_ERROR_FILE {

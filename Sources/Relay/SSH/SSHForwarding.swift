@@ -6,7 +6,14 @@ import CSSH2
 extension SSHSession {
     /// A stream needs two pool buffers; without them (or beyond the connection limit) it is refused at once.
     func makePipe(fd: Int32, phase: ChannelPipe.Phase) -> ChannelPipe? {
-        guard pipes.count < maxConnections, pool.available >= 2, let up = pool.acquire() else { return nil }
+        guard pipes.count < maxConnections else {
+            Refusals.shared.count(.connectionLimit)
+            return nil
+        }
+        guard pool.available >= 2, let up = pool.acquire() else {
+            Refusals.shared.count(.bufferPool)
+            return nil
+        }
         guard let down = pool.acquire() else {
             pool.release(up)
             return nil
@@ -18,7 +25,16 @@ extension SSHSession {
 
     func acceptLocal() {
         guard phase == .ready else { return }
-        while listenerFd >= 0, case .socket(let fd) = TCPSocket.accept(listenerFd) {
+        while listenerFd >= 0 {
+            let accepted = TCPSocket.accept(listenerFd)
+            guard case .socket(let fd) = accepted else {
+                // out of descriptors: a level-triggered listener would fire again at once; the tick re-arms it
+                if case .exhausted = accepted {
+                    reactor.unwatch(listenerFd)
+                    listenerPaused = true
+                }
+                break
+            }
             TCPSocket.setNoDelay(fd)
             if forward.kind == .local {
                 guard let pipe = makePipe(fd: fd, phase: .opening) else {
@@ -132,6 +148,22 @@ extension SSHSession {
         pipe.counted = false
         pipe.targetHost = host
         pipe.targetPort = port
+        opening.append(pipe)
+        pumpAll()
+        return true
+    }
+
+    /// C2S streams: a direct-tcpip channel to `host:port` pumped to `fd` (one end of a socketpair, owned from
+    /// here); `opened` reports nil once the channel is up, or the server's refusal (then `fd` is closed). False
+    /// (and `fd` closed, `opened` never called) when the session is not ready or has no room.
+    public func open(fd: Int32, host: String, port: Int, opened: @escaping (String?) -> Void) -> Bool {
+        guard phase == .ready, let pipe = makePipe(fd: fd, phase: .opening) else {
+            CLinux.close(fd)
+            return false
+        }
+        pipe.targetHost = host
+        pipe.targetPort = port
+        pipe.onOpen = opened
         opening.append(pipe)
         pumpAll()
         return true

@@ -87,6 +87,8 @@ public final class SSHSession {
     private var watchedMask: UInt32 = 0
     private var lastKernelPending = 0
     var listenerFd: Int32 = -1
+    /// Off epoll after EMFILE until the next tick.
+    var listenerPaused = false
     var remoteListener: OpaquePointer?
     var pipes: [ChannelPipe] = []
     var opening: [ChannelPipe] = []
@@ -292,6 +294,10 @@ public final class SSHSession {
                 lastKernelPending = inKernel
                 let limit = Int64(keepaliveSeconds) * 1000 * Int64(max(0, target.keepaliveCountMax) + 1)
                 if nowMs - io.lastRxMs > limit { return finish("Keepalive timeout") }
+            }
+            if listenerPaused && listenerFd >= 0 {
+                listenerPaused = false
+                _ = reactor.watch(listenerFd, events: CL_EPOLLIN) { [self] _ in self.acceptLocal() }
             }
             if remoteListener != nil || !zombies.isEmpty { pumpAll() } else { settle() }
         case .idle, .closed:

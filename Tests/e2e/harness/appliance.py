@@ -14,7 +14,7 @@ def write_config(directory, sshd=None, extra_hosts=(), **overrides):
     secret_file = os.path.join(directory, "jwt.secret")
     with open(secret_file, "w") as f:
         f.write(SECRET + "\n")
-    edge = {"id": 1, "name": "edge", "ip": "127.0.0.1", "port": sshd.port if sshd else 22,
+    edge = {"id": 1, "name": "edge", "ip": getattr(sshd, "address", "127.0.0.1"), "port": sshd.port if sshd else 22,
             "username": sshd.user if sshd else "nobody", "owner": "u-admin", "sharedWith": ["u-ops"],
             "auth": {"type": "key", "keyFile": sshd.keys["ecdsa256"]} if sshd else {"type": "none"},
             "tunnels": [{"mode": "local", "sourcePort": 18080, "endpointHost": "", "endpointPort": 80,
@@ -39,11 +39,11 @@ def write_config(directory, sshd=None, extra_hosts=(), **overrides):
 
 
 class Appliance:
-    def __init__(self, binary, sshd=None, **overrides):
+    def __init__(self, binary, sshd=None, prefix=(), state_dir=None, **overrides):
         self.dir = tempfile.mkdtemp(prefix="sluice-cfg-")
         self.config_path, self.config = write_config(self.dir, sshd, **overrides)
         self.sluice = Sluice(binary, args=["--config", self.config_path],
-                             state_dir=os.path.join(self.dir, "state"))
+                             state_dir=state_dir or os.path.join(self.dir, "state"), prefix=prefix)
 
     def start(self):
         self.sluice.start()

@@ -50,7 +50,10 @@ class EchoServer(_Server):
                     except OSError:
                         pass
                     return
-                conn.sendall(data)
+                try:
+                    conn.sendall(data)
+                except OSError:         # the client went away mid-echo (fault tests)
+                    return
 
 
 class ChecksumSink(_Server):

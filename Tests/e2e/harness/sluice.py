@@ -22,8 +22,10 @@ def command(binary):
 
 
 class Sluice:
-    def __init__(self, binary, args=(), state_dir=None, env=None):
+    def __init__(self, binary, args=(), state_dir=None, env=None, prefix=()):
+        """`prefix`: a command to run it under (e.g. `prlimit --nofile=256 --`)."""
         self.binary = binary
+        self.prefix = list(prefix)
         self.state_dir = state_dir or tempfile.mkdtemp(prefix="sluice-state-")
         self.args = list(args)
         self.env = dict(os.environ, **(env or {}))
@@ -33,7 +35,7 @@ class Sluice:
         self._cv = threading.Condition()
 
     def start(self, listen="127.0.0.1:0", timeout=30):
-        argv = command(self.binary) + ["serve", "--listen", listen, "--state", self.state_dir] + self.args
+        argv = self.prefix + command(self.binary) + ["serve", "--listen", listen, "--state", self.state_dir] + self.args
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env)
         self._readers = [threading.Thread(target=self._read, args=(stream,), daemon=True)
                          for stream in (self.proc.stderr, self.proc.stdout)]

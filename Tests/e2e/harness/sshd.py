@@ -37,8 +37,11 @@ def ensure_user():
 
 
 class Sshd:
-    def __init__(self, root=None, extra_config=""):
+    def __init__(self, root=None, extra_config="", address="127.0.0.1", prefix=()):
+        """`address`: where it listens; `prefix`: a command it runs under (e.g. `ip netns exec NAME`)."""
         self.root = root or tempfile.mkdtemp(prefix="sluice-sshd-")
+        self.address = address
+        self.prefix = list(prefix)
         self.port = free_port()
         self.extra_config = extra_config
         self.proc = None
@@ -84,7 +87,7 @@ class Sshd:
         self.config = os.path.join(self.root, "sshd_config")
         with open(self.config, "w") as f:
             f.write(f"""Port {self.port}
-ListenAddress 127.0.0.1
+ListenAddress {self.address}
 HostKey {hk}/ssh_host_ed25519_key
 HostKey {hk}/ssh_host_ecdsa_key
 HostKey {hk}/ssh_host_rsa_key
@@ -107,9 +110,9 @@ LogLevel VERBOSE
     def start(self):
         sshd = shutil.which("sshd") or "/usr/sbin/sshd"
         subprocess.run([sshd, "-t", "-f", self.config], check=True)
-        self.proc = subprocess.Popen([sshd, "-D", "-e", "-f", self.config],
+        self.proc = subprocess.Popen(self.prefix + [sshd, "-D", "-e", "-f", self.config],
                                      stdout=subprocess.DEVNULL, stderr=open(self.log, "ab"))
-        wait_port(self.port)
+        wait_port(self.port, host=self.address)
         return self
 
     def stop(self):

@@ -51,6 +51,12 @@ enum SSHTargetBuilder {
 
     /// Where and how to log in to one inventory host.
     static func target(_ host: Host, _ request: ConnectRequest, stateDir: String) -> Built {
+        target(host, keepaliveInterval: request.keepaliveInterval, keepaliveCountMax: request.keepaliveCountMax,
+               stateDir: stateDir)
+    }
+
+    /// The same, with the keepalive numbers given (C2S relays take the host's own).
+    static func target(_ host: Host, keepaliveInterval: Int, keepaliveCountMax: Int, stateDir: String) -> Built {
         guard let address = SocketAddress(ip: host.ip, port: UInt16(truncatingIfNeeded: host.port)) else {
             return .refused("Cannot connect to \(host.ip): host names are not resolved yet, use an IP address")
         }
@@ -72,8 +78,8 @@ enum SSHTargetBuilder {
         }
         return Built(target: SSHTarget(address: address, hostName: host.displayName, user: host.username,
                                        credentials: credentials, hostKey: hostKey,
-                                       keepaliveIntervalMs: request.keepaliveInterval,
-                                       keepaliveCountMax: request.keepaliveCountMax))
+                                       keepaliveIntervalMs: keepaliveInterval,
+                                       keepaliveCountMax: keepaliveCountMax))
     }
 
     /// The forward part only (no target).

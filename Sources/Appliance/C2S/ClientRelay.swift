@@ -1,0 +1,350 @@
+import CLinux
+import Relay
+
+/// One C2S WebSocket (tunnels-api.md §9) from its first message to its end: checks the request, sets up the
+/// stream (a channel of the user's shared SSH session, a direct connection when the relay host is the
+/// appliance, or a remote forward with its own session), answers `ready` or `error`, and then relays. Runs on
+/// the relay service's reactor thread.
+final class ClientRelay {
+    static let firstMessageMs: Int64 = 10_000
+    static let openFailed = "Failed to open relay"
+
+    enum Phase { case waiting, settingUp, relaying, done }
+
+    let service: RelayService
+    let link: WebSocketLink
+    let userId: String
+    private let startedMs = Clock.monotonicMs()
+    private var phase = Phase.waiting
+    private var request: RelayRequest?
+    /// Riding a shared session: its key (released when this relay ends).
+    private var sharedKey: SharedSessions.Key?
+    /// Test relays and remote forwards have a session of their own.
+    private var ownSession: SSHSession?
+    private var connector: Connector?
+    private var streams: StreamTable?
+
+    init(service: RelayService, link: WebSocketLink, userId: String) {
+        self.service = service
+        self.link = link
+        self.userId = userId
+    }
+
+    func start() {
+        link.onText = { [self] text in self.message(text) }
+        link.onEnd = { [self] in self.ended() }
+        link.start()
+    }
+
+    func tick(nowMs: Int64) {
+        if phase == .waiting && nowMs - startedMs > ClientRelay.firstMessageMs {
+            phase = .done
+            link.close(WebSocketLink.Codes.policy, "no request within 10 s")
+        }
+        connector?.tick(nowMs: nowMs)
+        ownSession?.tick(nowMs: nowMs)
+        link.tick(nowMs: nowMs)
+    }
+
+    /// The service is stopping.
+    func shutDown() {
+        cleanUp()
+        link.close(WebSocketLink.Codes.goingAway, "shutting down")
+    }
+
+    // MARK: messages
+
+    private func message(_ text: [UInt8]) {
+        if phase == .waiting { return first(text) }
+        if phase == .relaying, let streams, request?.mode == .remote { remoteMessage(text, streams) }
+        // local and dynamic: text after `ready` is ignored (§9)
+    }
+
+    private func first(_ text: [UInt8]) {
+        phase = .settingUp
+        // the client's next frames wait in the kernel until the stream is ready for them
+        link.pauseInput(true)
+        let config = service.config.get()
+        guard let user = config.user(id: userId) else { return refuse(RelayRequest.accessDenied) }
+        let parsed = RelayRequest.parse(text, config: config, user: user)
+        guard let request = parsed.request else { return refuse(parsed.error ?? RelayRequest.invalidRequest) }
+        self.request = request
+        Log.info("c2s.request", [("user", user.username), ("host", request.host.displayName),
+                                 ("mode", request.mode.rawValue), ("type", request.kind == .open ? "open" : "test"),
+                                 ("target", "\(request.targetHost):\(request.targetPort)")])
+        if request.host.local { return throughAppliance(request) }
+        let built = SSHTargetBuilder.target(request.host, keepaliveInterval: request.host.keepaliveInterval,
+                                            keepaliveCountMax: request.host.keepaliveCountMax,
+                                            stateDir: service.stateDir)
+        guard let target = built.target else { return fail(built.refused ?? "no SSH target") }
+        if request.mode == .remote { return remote(request, target) }
+        if request.kind == .test { return test(request, target) }
+        let key = SharedSessions.Key(userId: userId, hostId: request.host.id)
+        sharedKey = key
+        service.sessions.acquire(key, owner: ObjectIdentifier(self), target: target,
+                                 lost: { [self] reason in self.sessionLost(reason) },
+                                 done: { [self] session, reason in
+                                     guard let session else { return self.fail(reason ?? "SSH session failed") }
+                                     self.openChannel(session, request)
+                                 })
+    }
+
+    // MARK: local and dynamic
+
+    private func openChannel(_ session: SSHSession, _ request: RelayRequest) {
+        guard phase == .settingUp else { return }
+        var ends: [Int32] = [-1, -1]
+        guard cl_socketpair(&ends) == 0 else { return fail("no socket pair: \(FileIO.errorText(clinux_errno()))") }
+        let accepted = session.open(fd: ends[0], host: request.targetHost, port: request.targetPort) { [self] refusal in
+            guard self.phase == .settingUp else {
+                CLinux.close(ends[1])
+                return
+            }
+            if let refusal {
+                CLinux.close(ends[1])
+                return self.refuse(ClientRelay.channelRefusal(refusal), code: WebSocketLink.Codes.internalError)
+            }
+            self.relay(ends[1])
+        }
+        if !accepted {
+            CLinux.close(ends[1])
+            fail("the SSH session has no room for another stream")
+        }
+    }
+
+    /// The stream is up: `ready`, then binary frames both ways.
+    private func relay(_ stream: Int32) {
+        send(.object([("type", .string("ready"))]))
+        guard link.bridge(stream) else { return refuse(ClientRelay.openFailed, code: WebSocketLink.Codes.internalError) }
+        phase = .relaying
+        link.pauseInput(false)
+    }
+
+    /// The appliance itself: no SSH; `destinations` decides, and the target's bytes reach the client by splice.
+    private func throughAppliance(_ request: RelayRequest) {
+        if request.mode == .remote {
+            return refuse("Remote port is not available on the endpoint server: remote forwarding is not available on the appliance itself",
+                          code: WebSocketLink.Codes.policy)
+        }
+        if request.kind == .test && request.mode == .dynamic { return testPassed() }
+        let host = request.targetHost, port = request.targetPort
+        let judge = { [self] (addresses: [String]) in
+            guard self.phase == .settingUp else { return }
+            guard !addresses.isEmpty else {
+                return self.refuse("Tunnel target is not reachable from the endpoint host: cannot resolve \(host)",
+                                   code: WebSocketLink.Codes.internalError)
+            }
+            let policy = self.service.policy()
+            guard let address = addresses.first(where: { policy.allows(host: host, address: $0, port: port) }),
+                  let socketAddress = SocketAddress(ip: address, port: UInt16(port)) else {
+                return self.refuse(DestinationPolicy.refusal(host: host, port: port), code: WebSocketLink.Codes.policy)
+            }
+            let connector = Connector(reactor: self.service.reactor)
+            self.connector = connector
+            connector.start(socketAddress) { [self] fd, error in
+                self.connector = nil
+                guard self.phase == .settingUp else {
+                    if fd >= 0 { CLinux.close(fd) }
+                    return
+                }
+                guard fd >= 0 else {
+                    return self.refuse("Tunnel target is not reachable from the endpoint host: \(error ?? "connect failed")",
+                                       code: WebSocketLink.Codes.internalError)
+                }
+                if request.kind == .test {
+                    CLinux.close(fd)
+                    return self.testPassed()
+                }
+                self.relay(fd)
+            }
+        }
+        if SocketAddress(ip: host, port: UInt16(port)) != nil { return judge([host]) }
+        service.resolver.resolve(host, judge)
+    }
+
+    // MARK: test
+
+    /// A session of its own: checking must not lean on (or disturb) a session the user already has.
+    private func test(_ request: RelayRequest, _ target: SSHTarget) {
+        let session = SSHSession(reactor: service.reactor, pool: service.pool, target: target, forward: .exit(),
+                                 maxConnections: 1,
+                                 onUp: { [self] in self.testSessionUp(request) },
+                                 onDown: { [self] reason in self.fail(reason) })
+        ownSession = session
+        session.start()
+    }
+
+    private func testSessionUp(_ request: RelayRequest) {
+        guard let session = ownSession, phase == .settingUp else { return }
+        if request.mode == .dynamic { return testPassed() }
+        var ends: [Int32] = [-1, -1]
+        guard cl_socketpair(&ends) == 0 else { return fail("no socket pair") }
+        CLinux.close(ends[1])
+        let accepted = session.open(fd: ends[0], host: request.targetHost, port: request.targetPort) { [self] refusal in
+            guard self.phase == .settingUp else { return }
+            if let refusal {
+                return self.refuse(ClientRelay.channelRefusal(refusal), code: WebSocketLink.Codes.internalError)
+            }
+            self.testPassed()
+        }
+        if !accepted { fail("the SSH session refused the test stream") }
+    }
+
+    private func testPassed() {
+        send(.object([("type", .string("ready"))]))
+        phase = .done
+        closeOwnSession()
+        link.close(WebSocketLink.Codes.normal)
+    }
+
+    // MARK: remote
+
+    private func remote(_ request: RelayRequest, _ target: SSHTarget) {
+        guard let unused = SocketAddress(ip: "127.0.0.1", port: 0) else { return fail("no address") }
+        let forward = SSHForward.remote(listenHost: request.targetHost, listenPort: request.targetPort, connectTo: unused)
+        let session = SSHSession(reactor: service.reactor, pool: service.pool, target: target, forward: forward,
+                                 maxConnections: service.maxConnections,
+                                 onUp: { [self] in self.remoteUp(request) },
+                                 onDown: { [self] reason in self.remoteDown(reason) })
+        ownSession = session
+        if request.kind == .open {
+            session.inboundSink = { [self] fd in self.inbound(fd) }
+        }
+        session.start()
+    }
+
+    private func remoteUp(_ request: RelayRequest) {
+        guard phase == .settingUp, let session = ownSession else { return }
+        if request.kind == .test { return testPassed() }
+        let streams = StreamTable(reactor: service.reactor)
+        self.streams = streams
+        streams.onData = { [self] id, bytes in
+            self.send(.object([("type", .string("data")), ("streamId", .string(String(id))),
+                               ("data", .string(Base64.encode(bytes)))]))
+            if self.link.outputQueued > WebSocketLink.highWater { streams.pauseReading(true) }
+        }
+        streams.onClosed = { [self] id, error in
+            var fields: [(String, JSONValue)] = [("type", .string("close")), ("streamId", .string(String(id)))]
+            if let error { fields.append(("error", .string(error))) }
+            self.send(.object(fields))
+        }
+        streams.onPressure = { [self] full in self.link.pauseInput(full) }
+        link.onDrain = { streams.pauseReading(false) }
+        send(.object([("type", .string("ready")), ("bindHost", .string(request.targetHost)),
+                      ("bindPort", .int(session.grantedPort))]))
+        phase = .relaying
+        link.pauseInput(false)
+    }
+
+    private func remoteDown(_ reason: String) {
+        if phase == .settingUp {
+            if reason.hasPrefix("Remote port forwarding failed") {
+                return refuse("Remote port is not available on the endpoint server: \(reason)",
+                              code: WebSocketLink.Codes.internalError)
+            }
+            return fail(reason)
+        }
+        sessionLost(reason)
+    }
+
+    /// A connection to the granted port, carried here by its channel.
+    private func inbound(_ fd: Int32) -> Bool {
+        guard phase == .relaying, let streams else { return false }
+        let id = streams.add(fd)
+        send(.object([("type", .string("connection")), ("streamId", .string(String(id)))]))
+        return true
+    }
+
+    private func remoteMessage(_ text: [UInt8], _ streams: StreamTable) {
+        guard let json = try? JSONParser.parse(text), let type = json["type"]?.stringValue,
+              let idText = json["streamId"]?.stringValue, let id = Int(idText) else { return }
+        if type == "data" {
+            guard let data = json["data"]?.stringValue, let bytes = Base64.decode(data) else { return }
+            if !streams.write(id, bytes) {
+                send(.object([("type", .string("close")), ("streamId", .string(idText)),
+                              ("error", .string("Unknown stream"))]))
+            }
+        } else if type == "close" {
+            streams.shut(id)
+        }
+    }
+
+    // MARK: endings
+
+    /// The SSH side failed during setup: a fixed answer to the client, the detail in the log only.
+    private func fail(_ reason: String) {
+        guard phase == .settingUp else { return }
+        Log.warn("c2s.failed", [("user", userId), ("reason", reason)])
+        refuse(ClientRelay.openFailed, code: WebSocketLink.Codes.internalError)
+    }
+
+    /// The session under a running relay died.
+    private func sessionLost(_ reason: String) {
+        guard phase != .done else { return }
+        Log.warn("c2s.session_lost", [("user", userId), ("reason", reason)])
+        phase = .done
+        streams?.closeAll()
+        link.close(WebSocketLink.Codes.internalError, "SSH session lost")
+    }
+
+    private func refuse(_ message: String, code: UInt16 = WebSocketLink.Codes.policy) {
+        guard phase != .done else { return }
+        phase = .done
+        send(.object([("type", .string("error")), ("error", .string(message))]))
+        cleanUp()
+        link.close(code)
+    }
+
+    private func send(_ value: JSONValue) {
+        link.sendText(Array(JSONWriter.write(value).utf8))
+    }
+
+    private func ended() {
+        if let request {
+            Log.info("c2s.closed", [("user", userId), ("host", request.host.displayName), ("mode", request.mode.rawValue),
+                                    ("code", String(link.closeCode)), ("sent", String(link.bytesUp)),
+                                    ("received", String(link.bytesDown))])
+        }
+        phase = .done
+        cleanUp()
+        service.remove(self)
+    }
+
+    private func cleanUp() {
+        connector?.cancel()
+        connector = nil
+        if let streams {
+            streams.onData = nil
+            streams.onClosed = nil
+            streams.onPressure = nil
+            streams.closeAll()
+        }
+        streams = nil
+        closeOwnSession()
+        if let key = sharedKey {
+            sharedKey = nil
+            service.sessions.release(key, owner: ObjectIdentifier(self))
+        }
+    }
+
+    /// Later, on the loop: this may run inside one of the session's own callbacks.
+    private func closeOwnSession() {
+        guard let session = ownSession else { return }
+        ownSession = nil
+        service.reactor.post { session.close() }
+    }
+
+    static func mentions(_ text: String, _ word: String) -> Bool {
+        let hay = Array(text.utf8), pin = Array(word.utf8)
+        guard !pin.isEmpty, pin.count <= hay.count else { return false }
+        for start in 0...(hay.count - pin.count) where Array(hay[start..<(start + pin.count)]) == pin { return true }
+        return false
+    }
+
+    /// libssh2's text for a refused direct-tcpip open, in §9's words: sshd says "administratively prohibited"
+    /// when its policy forbids the forward, "connect failed" when the target does not answer.
+    static func channelRefusal(_ message: String) -> String {
+        if ClientRelay.mentions(message, "prohibited") { return "SSH forwarding was rejected by the endpoint server: \(message)" }
+        return "Tunnel target is not reachable from the endpoint host: \(message)"
+    }
+}

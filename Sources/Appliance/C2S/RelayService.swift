@@ -1,0 +1,104 @@
+import Relay
+
+/// The C2S relay (tunnels-api.md §9): every upgraded WebSocket, the SSH sessions they share, their channels and
+/// direct connections live on one reactor thread, so none of it needs a lock. The HTTP thread only hands sockets
+/// over. Memory is bounded by the configuration: at most `limits.maxRelays` WebSockets, each with one receive
+/// buffer of `receiveBufferSize`; SSH streams take two buffers of a pool of `bufferCount` × `bufferSize`.
+public final class RelayService {
+    public static let receiveBufferSize = 64 * 1024
+
+    let config: Locked<Config>
+    let stateDir: String
+    let reactor: Reactor
+    let resolver: Resolver
+    let pool: BufferPool
+    let rxPool: BufferPool
+    let pipes = PipePool()
+    let sessions: SharedSessions
+    let maxConnections: Int
+    private let maxRelays: Int
+    private let active = Locked(0)
+    private let stopped = Locked(false)
+    // loop thread only
+    private var relays: [ObjectIdentifier: ClientRelay] = [:]
+    private var policyCache: (Destinations, DestinationPolicy)?
+
+    public init?(context: DriverContext) {
+        guard let reactor = Reactor(tickMilliseconds: 250), let resolver = Resolver(reactor: reactor) else { return nil }
+        let limits = context.config.get().limits
+        self.config = context.config
+        self.stateDir = context.stateDir
+        self.reactor = reactor
+        self.resolver = resolver
+        self.maxRelays = max(1, limits.maxRelays)
+        self.maxConnections = max(1, limits.maxConnectionsPerTunnel)
+        self.pool = BufferPool(size: max(4096, limits.bufferSize), count: max(2, limits.bufferCount))
+        self.rxPool = BufferPool(size: RelayService.receiveBufferSize, count: maxRelays)
+        self.sessions = SharedSessions(reactor: reactor, pool: pool, maxConnections: maxConnections)
+        reactor.post { [self] in self.reactor.setTick { [self] in self.tick() } }
+        guard reactor.start(name: "c2s") else {
+            resolver.stop()
+            return nil
+        }
+    }
+
+    /// WebSockets open now (any thread); the HTTP side refuses new ones at `limits.maxRelays`.
+    public var activeRelays: Int { active.get() }
+    public var hasRoom: Bool { active.get() < maxRelays }
+
+    /// The upgrade is done: the socket is ours until `handBack` (HTTP thread; the work hops onto the loop).
+    public func adopt(fd: Int32, early: [UInt8], userId: String, handBack: @escaping () -> Void) {
+        if stopped.get() { return handBack() }
+        active.update { $0 += 1 }
+        reactor.post { [self] in
+            guard let link = WebSocketLink(reactor: self.reactor, fd: fd, early: early, rxPool: self.rxPool,
+                                           pipes: self.pipes, handBack: handBack) else {
+                self.active.update { $0 -= 1 }
+                Log.warn("c2s.refused", [("reason", "no receive buffer free")])
+                Refusals.shared.count(.bufferPool)
+                return handBack()
+            }
+            let relay = ClientRelay(service: self, link: link, userId: userId)
+            self.relays[ObjectIdentifier(relay)] = relay
+            relay.start()
+        }
+    }
+
+    /// Closes every WebSocket (they must be handed back before the HTTP server stops) and the sessions.
+    public func stop() {
+        stopped.set(true)
+        reactor.call { [self] in
+            for relay in Array(self.relays.values) { relay.shutDown() }
+            // the close frames get a moment to leave; then whatever is left is cut
+            for relay in Array(self.relays.values) { relay.link.abort() }
+            self.relays = [:]
+            self.active.set(0)
+            self.sessions.closeAll()
+        }
+        reactor.stop()
+        resolver.stop()
+    }
+
+    func remove(_ relay: ClientRelay) {
+        guard relays.removeValue(forKey: ObjectIdentifier(relay)) != nil else { return }
+        active.update { $0 -= 1 }
+    }
+
+    /// `destinations`, rebuilt only when a reload changed them.
+    func policy() -> DestinationPolicy {
+        let destinations = config.get().destinations
+        if let (cached, policy) = policyCache, cached == destinations { return policy }
+        let policy = DestinationPolicy(destinations)
+        policyCache = (destinations, policy)
+        return policy
+    }
+
+    /// Shared sessions (for tests and /metrics); loop thread.
+    func sharedSessionCount() -> Int { sessions.count }
+
+    private func tick() {
+        let now = Clock.monotonicMs()
+        for relay in Array(relays.values) { relay.tick(nowMs: now) }
+        sessions.tick(nowMs: now)
+    }
+}
