@@ -4,7 +4,7 @@
 Python only orchestrates: the bytes are moved by `bload` and `wsload` (C, compiled here at bench time), the
 references are OpenSSH's `ssh`, `socat` and `websockify`. Each measured row runs Sluice and its reference
 interleaved (S, R, S, R, ...) so both see the same machine; medians, min-max, CPU seconds per GB of the relay
-process (utime+stime+cutime+cstime from /proc/<pid>/stat, before and after) and the ratio Sluice/reference.
+process (its threads' schedstat run time plus cutime+cstime from /proc/<pid>/stat, before and after) and the ratio Sluice/reference.
 
     tools/bench/bench.py                 full run, rewrites the table part of docs/benchmarks.md
     tools/bench/bench.py --smoke         ~20 s, one short run per row, writes build/bench/smoke.md, exit 1 if a path broke
@@ -75,10 +75,21 @@ def log(*a):
 # ---- processes and /proc ----------------------------------------------------------------------------------------
 
 def cpu_seconds(pid):
+    """CPU time of the process: its threads' run time in ns from /proc/<pid>/task/*/schedstat (tick-granular
+    utime+stime would round a short splice transfer to zero), plus its reaped children's cutime+cstime (socat and
+    websockify relay in forked children)."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     # fields[0] is state (field 3): utime=14 stime=15 cutime=16 cstime=17 -> indexes 11..14
-    return sum(int(x) for x in fields[11:15]) / TICK
+    children = sum(int(x) for x in fields[13:15]) / TICK
+    own = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/schedstat") as f:
+                own += int(f.read().split()[0])
+        except OSError:
+            pass            # a thread that ended meanwhile
+    return own / 1e9 + children
 
 
 def rss_kib(pid, key="VmRSS"):

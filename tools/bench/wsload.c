@@ -158,7 +158,7 @@ static struct conn *ws_open(double *ready_ms) {
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (token) {
         char open[512];
-        n = snprintf(open, sizeof open, "{\"type\":\"open\",\"tunnelConfig\":{\"sourceHostId\":%d,\"endpointPort\":%d,"
+        n = snprintf(open, sizeof open, "{\"type\":\"open\",\"tunnelConfig\":{\"sourceHostId\":%d,\"mode\":\"local\",\"endpointPort\":%d,"
                      "\"targetHost\":\"127.0.0.1\"}}", host_id, endpoint);
         if (send_frame(c, 1, open, (size_t)n) < 0) die("open");
         for (;;) {
@@ -170,7 +170,11 @@ static struct conn *ws_open(double *ready_ms) {
                 size_t k = len < sizeof text - 1 ? len : sizeof text - 1;
                 memcpy(text, p, k); text[k] = 0;
                 if (strstr(text, "\"ready\"")) break;
-                if (strstr(text, "\"error\"")) { printf("unavailable error=%s\n", text); exit(3); }
+                if (strstr(text, "\"error\"")) {
+                    for (char *q = text; *q; q++) if (*q == ' ') *q = '_';
+                    printf("unavailable error=%s\n", text);
+                    exit(3);
+                }
             }
         }
     }
