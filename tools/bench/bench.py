@@ -441,7 +441,14 @@ def c2s_rows(binary, sshd, target):
         if available:
             firsts, seconds = [], []
             for _ in range(RUNS):
-                out = tool("wsload", app.port, path, "openready", 0, token, target, 1, check=False)
+                # a fresh appliance each time: the relay keeps its SSH session per (user, host) after the streams
+                # end, and the first stream must be a full login
+                fresh = appliance(binary, sshd)
+                try:
+                    out = tool("wsload", fresh.port, path, "openready", 0, fresh.token("u-admin"), target, 1,
+                               check=False)
+                finally:
+                    fresh.stop()
                 if out["rc"] == 0:
                     firsts.append(float(out["first_ms"]))
                     seconds.append(float(out["second_ms"]))
