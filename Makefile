@@ -14,7 +14,8 @@ PYTEST := python3 -m pytest
 
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps build unit static aarch64 products image image-rootfs e2e fuzz fuzz-smoke tsan asan e2e-asan soak soak-smoke test run clean FORCE
+.PHONY: all deps build unit static aarch64 products image image-rootfs e2e fuzz fuzz-smoke tsan asan e2e-asan soak soak-smoke test run clean FORCE \
+        bench bench-smoke
 
 all: static
 
@@ -96,8 +97,21 @@ test: deps
 	@$(MAKE) --no-print-directory fuzz-smoke
 	@$(MAKE) --no-print-directory products
 	@$(MAKE) --no-print-directory e2e CRYPTO=openssl
+	@$(MAKE) --no-print-directory bench-smoke
 	@$(MAKE) --no-print-directory e2e-asan CRYPTO=openssl
 	@$(MAKE) --no-print-directory soak-smoke CRYPTO=openssl
+
+# every data path against ssh/socat/websockify in one run (tools/bench/, about 5 minutes) -> docs/benchmarks.md;
+# the smoke is about 20 s, writes build/bench/smoke.md and fails when a path is broken
+bench: deps
+	@$(MAKE) --no-print-directory static CRYPTO=openssl
+	@$(MAKE) --no-print-directory static CRYPTO=mbedtls
+	@SLUICE_BIN=$(CURDIR)/build/x86_64/sluice SLUICE_BIN_MBEDTLS=$(CURDIR)/build/x86_64-mbedtls/sluice \
+	 python3 tools/bench/bench.py
+
+bench-smoke: deps
+	@$(MAKE) --no-print-directory static CRYPTO=openssl
+	@SLUICE_BIN=$(CURDIR)/build/x86_64/sluice python3 tools/bench/bench.py --smoke
 
 run: static
 	@$(X86_BIN) serve

@@ -27,9 +27,16 @@ final class ChannelPipe {
     private let up: UnsafeMutableRawPointer
     private let down: UnsafeMutableRawPointer
     private let size: Int
+    /// How much one local read asks for: whole channel packets. libssh2 1.10 cuts every `channel_write` at 32700
+    /// bytes, so a 32768-byte read went out as a 32700-byte packet and a 68-byte one — twice the packets, MACs,
+    /// sends and transport drains per buffer (docs/benchmarks.md).
+    private let upChunk: Int
     private var upStart = 0, upEnd = 0, downStart = 0, downEnd = 0
     private var localEOF = false, eofSent = false, channelEOF = false, shutWritten = false
     private var windowBlocked = false
+    /// The socket may have bytes: cleared by an EAGAIN read, set again by epoll (level-triggered EPOLLIN is watched
+    /// whenever `up` is empty). Saves a read that can only fail each time the transport wakes the stream.
+    private var localReadable = true
     private var greeted = false
     private var watched: UInt32 = 0
     private var closed = false
@@ -40,6 +47,7 @@ final class ChannelPipe {
         self.up = up
         self.down = down
         self.size = session.pool.size
+        self.upChunk = ChannelPipe.upChunk(session.pool.size)
         self.phase = phase
     }
 
@@ -49,6 +57,7 @@ final class ChannelPipe {
     }
 
     func handle(_ events: UInt32) {
+        if events & (CL_EPOLLIN | CL_EPOLLHUP | CL_EPOLLERR | CL_EPOLLRDHUP) != 0 { localReadable = true }
         if phase == .connecting {
             if TCPSocket.connectResult(fd) != 0 { return abort() }
             phase = .relay
@@ -128,7 +137,8 @@ final class ChannelPipe {
                 }
                 return true
             }
-            let n = CLinux.read(fd, up, size)
+            if !localReadable { return true }
+            let n = CLinux.read(fd, up, upChunk)
             if n > 0 {
                 upEnd = n
                 continue
@@ -139,7 +149,11 @@ final class ChannelPipe {
             }
             let error = clinux_errno()
             if error == EINTR { continue }
-            return error == EAGAIN || error == EWOULDBLOCK
+            if error == EAGAIN || error == EWOULDBLOCK {
+                localReadable = false
+                return true
+            }
+            return false
         }
     }
 
@@ -240,6 +254,14 @@ final class ChannelPipe {
         answer += ChannelPipe.bytes(0, 1)
         answer += ChannelPipe.bytes(0, 0) + ChannelPipe.bytes(0, 0) + ChannelPipe.bytes(0, 0)
         return send(answer)
+    }
+
+    /// libssh2's most data per channel packet (`_libssh2_channel_write` in 1.10).
+    static let maxPacketData = 32700
+
+    /// The largest multiple of `maxPacketData` that fits a buffer of `size` bytes (the whole buffer when smaller).
+    static func upChunk(_ size: Int) -> Int {
+        size < maxPacketData ? size : size / maxPacketData * maxPacketData
     }
 
     /// Never a constant array: the Embedded product confused same-sized constant byte arrays.

@@ -34,17 +34,38 @@ public final class SplicePipe {
 
 /// A few empty pipes kept for the next connection: two pipe2 calls and four closes per connection add up when
 /// clients open many short connections. Loop thread only.
+///
+/// The first `large` pipes alive get `largeCapacity` (1 MiB, Linux's default pipe-max-size): a 64 KiB pipe holds
+/// 16 socket buffers, so a bulk transfer moved about 32 KB per splice call; 1 MiB cut the splice calls per GB
+/// about fourfold (docs/benchmarks.md). The rest keep the 64 KiB default, because an unprivileged user's pipes
+/// together may hold only `pipe-user-pages-soft` (64 MiB) before Linux shrinks every new pipe to two pages.
 public final class PipePool {
     private var free: [SplicePipe] = []
     private let keep: Int
     public let capacity: Int
+    public let largeCapacity: Int
+    public let large: Int
+    /// Large pipes open now (in relays or pooled).
+    public private(set) var largeAlive = 0
 
-    public init(capacity: Int = 65536, keep: Int = 16) {
+    public init(capacity: Int = 65536, keep: Int = 16, largeCapacity: Int = 1 << 20, large: Int = 16) {
         self.capacity = capacity
         self.keep = keep
+        self.largeCapacity = largeCapacity
+        self.large = large
     }
 
     public func take() -> SplicePipe? {
+        // a pooled large pipe first: the newest connection is the likeliest to be a bulk one
+        if let index = free.lastIndex(where: { $0.capacity > capacity }) { return free.remove(at: index) }
+        if largeAlive < large, largeCapacity > capacity, let pipe = SplicePipe.make(capacity: largeCapacity) {
+            if pipe.capacity > capacity {
+                largeAlive += 1
+                return pipe
+            }
+            // refused (pipe-max-size or the user's limit): an ordinary pipe after all
+            return pipe
+        }
         if let pipe = free.popLast() { return pipe }
         return SplicePipe.make(capacity: capacity)
     }
@@ -54,12 +75,16 @@ public final class PipePool {
         if pipe.buffered == 0 && free.count < keep {
             free.append(pipe)
         } else {
+            if pipe.capacity > capacity { largeAlive -= 1 }
             pipe.close()
         }
     }
 
     public func drain() {
-        for pipe in free { pipe.close() }
+        for pipe in free {
+            if pipe.capacity > capacity { largeAlive -= 1 }
+            pipe.close()
+        }
         free.removeAll()
     }
 
