@@ -20,6 +20,10 @@ public final class SSHIO {
     public private(set) var error: Int32 = 0
     /// Teardown: recv reports EOF and send discards, so libssh2's closing calls finish without waiting.
     var closing = false
+    /// The last recv found the socket empty and epoll has not reported input since: libssh2 polls its transport
+    /// after nearly every channel call, and each of those recv calls could only fail (about 45,000 per GB moved
+    /// toward the peer). Cleared by the session on EPOLLIN (level-triggered, so nothing is missed) and on its tick.
+    var drained = false
     var password: String = ""
 
     init(fd: Int32) {
@@ -82,6 +86,7 @@ public final class SSHIO {
 
     func onRecv(_ buffer: UnsafeMutableRawPointer, _ length: Int) -> Int {
         if closing { return 0 }
+        if drained { return -Int(EAGAIN) }
         while true {
             let n = CLinux.recv(fd, buffer, length, 0)
             if n > 0 {
@@ -95,7 +100,10 @@ public final class SSHIO {
             }
             let e = clinux_errno()
             if e == EINTR { continue }
-            if e == EAGAIN || e == EWOULDBLOCK { return -Int(EAGAIN) }
+            if e == EAGAIN || e == EWOULDBLOCK {
+                drained = true
+                return -Int(EAGAIN)
+            }
             error = e
             return -Int(e)
         }

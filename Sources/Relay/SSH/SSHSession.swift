@@ -162,6 +162,7 @@ public final class SSHSession {
 
     private func onSocket(_ events: UInt32) {
         guard let io else { return }
+        if events & (CL_EPOLLIN | CL_EPOLLHUP | CL_EPOLLERR | CL_EPOLLRDHUP) != 0 { io.drained = false }
         switch phase {
         case .connecting:
             let error = TCPSocket.connectResult(io.fd)
@@ -276,6 +277,8 @@ public final class SSHSession {
 
     /// Driven by the reactor tick: setup deadlines, keepalives, dead-peer detection.
     public func tick(nowMs: Int64) {
+        // belt and braces: whatever arrived is looked at at least once a tick
+        io?.drained = false
         switch phase {
         case .connecting:
             if nowMs - startedMs > SSHSession.connectTimeoutMs {
