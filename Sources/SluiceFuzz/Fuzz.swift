@@ -31,6 +31,54 @@ let fuzzConfig: Config = {
     return c
 }()
 
+/// The HTTP layer's application side without sockets: a started tunnel manager whose driver fails every attempt.
+let router: Router = {
+    var config = fuzzConfig
+    config.users.append(User(id: "a", username: "admin", admin: true))
+    let manager = TunnelManager(config: config, driver: UnavailableDriver())!
+    _ = manager.start()
+    return Router(context: ApplianceContext(config: Locked(config), secret: secret, manager: manager))
+}()
+let adminToken = JWT.sign(userId: "a", secret: secret, now: Clock.unixSeconds(), ttl: 10_000_000_000)
+
+/// A flag byte (odd: a valid admin token is added), `METHOD PATH\n`, header lines, an empty line, the body. Every answer
+/// must be a known status, and a JSON answer must parse.
+func fuzzRequest(_ bytes: [UInt8]) {
+    guard let flags = bytes.first else { return }
+    var lines: [[UInt8]] = []
+    var rest = bytes[1...]
+    while let newline = rest.firstIndex(of: 10), lines.count < 20 {
+        let line = Array(rest[rest.startIndex..<newline])
+        rest = rest[(newline + 1)...]
+        if line.isEmpty { break }
+        lines.append(line)
+    }
+    guard let first = lines.first else { return }
+    let requestLine = String(decoding: first, as: UTF8.self).split(separator: " ", maxSplits: 1)
+    guard requestLine.count == 2 else { return }
+    var headers: [(String, String)] = []
+    for line in lines.dropFirst() {
+        let text = String(decoding: line, as: UTF8.self)
+        let pair = text.split(separator: ":", maxSplits: 1)
+        if pair.count == 2 { headers.append((String(pair[0]), String(pair[1].drop { $0 == " " }))) }
+    }
+    if flags & 1 == 1 { headers.append(("Authorization", "Bearer " + adminToken)) }
+    let head = HTTPRequestHead(method: String(requestLine[0]), path: String(requestLine[1]), headers: headers)
+    let body = Array(rest)
+    var response: HTTPResponse
+    switch router.head(head) {
+    case .respond(let decided): response = decided
+    case .readBody(let limit):
+        response = body.count > limit ? router.bodyTooLarge(head) : router.complete(head, body: body)
+    }
+    response.stream?.finished()
+    precondition([101, 200, 302, 303, 400, 401, 403, 404, 405, 413, 426, 429, 500, 503].contains(response.status),
+                 "unexpected status \(response.status)")
+    if response.headers.contains(where: { $0.0 == "Content-Type" && $0.1 == "application/json" }) {
+        precondition((try? JSONParser.parse(response.body)) != nil, "JSON answer does not parse")
+    }
+}
+
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
@@ -71,6 +119,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             offset += h.headerLength + h.payloadLength
         }
     case .http:
+        fuzzRequest(bytes)
         // a path and a body through the router's pure parts (no sockets): route, then the body validators
         let text = String(decoding: bytes, as: UTF8.self)
         _ = PasswordHash.parse(text)

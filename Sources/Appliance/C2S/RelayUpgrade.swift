@@ -3,7 +3,7 @@ import Relay
 /// The HTTP side of `GET /ssh/tunnel/c2s/stream` (tunnels-api.md §9), decided on the headers of an authenticated
 /// request: the `Origin` rule (403), a well-formed RFC 6455 version-13 upgrade (400 or 426), room under
 /// `limits.maxRelays` (503), then 101 and the socket goes to the relay service.
-enum RelayUpgrade {
+public enum RelayUpgrade {
     static func answer(_ request: HTTPRequestHead, user: User, context: ApplianceContext) -> HTTPResponse {
         let config = context.config.get()
         guard OriginPolicy.allows(origin: request.header("Origin"), host: request.header("Host"),
@@ -36,7 +36,7 @@ enum RelayUpgrade {
     }
 
     /// A comma-separated header holds `token` (case-insensitive): `Connection: keep-alive, Upgrade`.
-    static func hasToken(_ header: String?, _ token: String) -> Bool {
+    public static func hasToken(_ header: String?, _ token: String) -> Bool {
         guard let header else { return false }
         for part in header.split(separator: ",") {
             let trimmed = part.utf8.drop { $0 == 32 || $0 == 9 }
