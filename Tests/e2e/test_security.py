@@ -1,5 +1,6 @@
 """Regression tests for holes of tunnels-api.md §10 that Sluice closes (the rest live beside the feature they
-guard: bindAllow/destinations in test_local_host.py, non-6-part names and unknown ids in test_api_tunnels.py)."""
+guard: bindAllow/destinations in test_local_host.py, non-6-part names and unknown ids in test_api_tunnels.py,
+host keys in test_s2s.py, the WebSocket upgrade, Origin, first-message deadline and frame limits in test_c2s.py)."""
 import socket
 
 from harness.api import SSEStream, request
@@ -48,5 +49,22 @@ def test_a_user_cannot_borrow_another_users_host_through_the_body(sluice_bin):
         body.update(name="77::0::x::18402::::22", sourceHostId=77)
         r = request(app.port, "POST", "/ssh/tunnel/connect", body=body, token=app.token("u-ops"))
         assert (r.status, r.json()) == (403, {"error": "Access denied to this host"})
+    finally:
+        app.stop()
+
+
+def test_host_id_zero_is_checked_like_any_other(sluice_bin):
+    """The reference skips the permission check when `sourceHostId` is falsy; 0 is the appliance itself here, owned
+    by u-admin, and ops may not use it: not through the API, not through the relay."""
+    from harness.ws import local_open, relay
+    app = Appliance(sluice_bin).start()
+    try:
+        body = {"name": "0::0::appliance::18403::::22", "sourceHostId": 0, "tunnelIndex": 0, "sourcePort": 18403,
+                "endpointHost": "", "endpointPort": 22, "mode": "local"}
+        r = request(app.port, "POST", "/ssh/tunnel/connect", body=body, token=app.token("u-ops"))
+        assert (r.status, r.json()) == (403, {"error": "Access denied to this host"})
+        ws, reply = relay(app.port, app.token("u-ops"), local_open(0, 22))
+        assert reply == {"type": "error", "error": "Access denied to this host"}
+        ws.close()
     finally:
         app.stop()
