@@ -427,6 +427,29 @@ def test_sshd_restart_reconnects(sluice_bin, own_sshd, echo_server):
         app.stop()
 
 
+def test_retry_count_resets_after_thirty_seconds_connected(sluice_bin, own_sshd, echo_server):
+    """§8, and a §10 hole: the reference's retry counter never resets, so a tunnel that fails once a day runs out of
+    retries in a week. Outages close together add up; 30 s connected starts the count again."""
+    app = Appliance(sluice_bin, own_sshd).start()
+
+    def outage():
+        stop_sshd_completely(own_sshd)
+        st, seen = wait_status(app, name, lambda s: s.get("status") == "waiting", timeout=15)
+        own_sshd.start()
+        connected(app, name, timeout=20)
+        return st["retryCount"]
+
+    try:
+        name = connect(app, 1, "edge", 0, "local", free_port(), echo_server.port, maxRetries=5, retryInterval=1000)
+        connected(app, name)
+        assert outage() == 1
+        assert outage() == 2            # back for less than 30 s: the streak goes on
+        time.sleep(31)
+        assert outage() == 1            # 30 s connected: a new streak
+    finally:
+        app.stop()
+
+
 def test_wedged_sshd_detected_by_keepalive(sluice_bin, own_sshd):
     app = Appliance(sluice_bin, own_sshd).start()
     wedged = []
