@@ -334,17 +334,10 @@ final class ClientRelay {
         service.reactor.post { session.close() }
     }
 
-    static func mentions(_ text: String, _ word: String) -> Bool {
-        let hay = Array(text.utf8), pin = Array(word.utf8)
-        guard !pin.isEmpty, pin.count <= hay.count else { return false }
-        for start in 0...(hay.count - pin.count) where Array(hay[start..<(start + pin.count)]) == pin { return true }
-        return false
-    }
-
     /// libssh2's text for a refused direct-tcpip open, in §9's words: sshd says "administratively prohibited"
     /// when its policy forbids the forward, "connect failed" when the target does not answer.
     static func channelRefusal(_ message: String) -> String {
-        if ClientRelay.mentions(message, "prohibited") { return "SSH forwarding was rejected by the endpoint server: \(message)" }
+        if ByteSearch.contains(message, "prohibited") { return "SSH forwarding was rejected by the endpoint server: \(message)" }
         return "Tunnel target is not reachable from the endpoint host: \(message)"
     }
 }

@@ -93,9 +93,6 @@ public final class RelayService {
         return policy
     }
 
-    /// Shared sessions (for tests and /metrics); loop thread.
-    func sharedSessionCount() -> Int { sessions.count }
-
     private func tick() {
         let now = Clock.monotonicMs()
         for relay in Array(relays.values) { relay.tick(nowMs: now) }

@@ -1,3 +1,5 @@
+import Relay
+
 /// tunnels-api.md §8: the lowercased reason is matched against these lists in this order; the first hit wins.
 public enum ErrorClassifier {
     static let rules: [(ErrorType, [String])] = [
@@ -13,25 +15,13 @@ public enum ErrorClassifier {
     public static func classify(_ reason: String) -> ErrorType {
         let text = asciiLowercased(reason)
         for (type, needles) in rules {
-            for needle in needles where contains(text, Array(needle.utf8)) { return type }
+            for needle in needles where ByteSearch.contains(text, Array(needle.utf8)) { return type }
         }
         return .UNKNOWN
     }
 
-    // Byte-wise: every needle is ASCII, and Embedded Swift has no substring search on String.
+    // Byte-wise: every needle is ASCII (ByteSearch: Embedded Swift has no substring search on String).
     static func asciiLowercased(_ s: String) -> [UInt8] {
         s.utf8.map { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") ? $0 + 32 : $0 }
-    }
-
-    static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
-        guard needle.count <= haystack.count else { return false }
-        var i = 0
-        while i + needle.count <= haystack.count {
-            var j = 0
-            while j < needle.count && haystack[i + j] == needle[j] { j += 1 }
-            if j == needle.count { return true }
-            i += 1
-        }
-        return false
     }
 }

@@ -97,8 +97,8 @@ final class ChannelPipe {
         report?(message)
         if greeted {
             // sshd says only "connect failed" (refused and unreachable alike) or "administratively prohibited"
-            let code: SOCKS5.Reply = contains(message, "connect failed")
-                ? .connectionRefused : contains(message, "prohibited") ? .notAllowed : .generalFailure
+            let code: SOCKS5.Reply = ByteSearch.contains(message, "connect failed")
+                ? .connectionRefused : ByteSearch.contains(message, "prohibited") ? .notAllowed : .generalFailure
             _ = reply(code)
         }
         abort()
@@ -318,11 +318,4 @@ final class ChannelPipe {
         session.pool.release(up)
         session.pool.release(down)
     }
-}
-
-private func contains(_ text: String, _ needle: String) -> Bool {
-    let hay = Array(text.utf8), pin = Array(needle.utf8)
-    guard pin.count <= hay.count else { return false }
-    for start in 0...(hay.count - pin.count) where Array(hay[start..<(start + pin.count)]) == pin { return true }
-    return false
 }

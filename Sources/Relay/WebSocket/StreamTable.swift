@@ -41,8 +41,6 @@ public final class StreamTable {
 
     public init(reactor: Reactor) { self.reactor = reactor }
 
-    public var count: Int { streams.count }
-
     /// Takes `fd` (connected, non-blocking) and returns its id.
     public func add(_ fd: Int32) -> Int {
         let stream = Stream(id: nextId, fd: fd)

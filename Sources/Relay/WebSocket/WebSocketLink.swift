@@ -100,7 +100,6 @@ public final class WebSocketLink {
 
     public func start() { step() }
 
-    public var isEnded: Bool { ended }
     public var outputQueued: Int { out.count - outStart }
 
     // MARK: owner's calls

@@ -77,16 +77,21 @@ class ChecksumSink(_Server):
             conn.sendall(f"{n} {h.hexdigest()}\n".encode())
 
 
+def checksum_over(s, payload):
+    """On a connection that leads to a ChecksumSink: sends payload, half-closes, returns its answer (bytes, sha256)."""
+    s.sendall(payload)
+    s.shutdown(socket.SHUT_WR)
+    answer = b""
+    while not answer.endswith(b"\n"):
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        answer += chunk
+    n, digest = answer.decode().split()
+    return int(n), digest
+
+
 def send_and_checksum(port, payload, host="127.0.0.1", timeout=60):
     """Sends payload, half-closes, returns the sink's answer (bytes, sha256)."""
     with socket.create_connection((host, port), timeout=timeout) as s:
-        s.sendall(payload)
-        s.shutdown(socket.SHUT_WR)
-        answer = b""
-        while not answer.endswith(b"\n"):
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            answer += chunk
-    n, digest = answer.decode().split()
-    return int(n), digest
+        return checksum_over(s, payload)
