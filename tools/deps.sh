@@ -58,17 +58,23 @@ debarch() { case "$1" in x86_64) echo amd64;; aarch64) echo arm64;; *) echo "unk
 SYSROOT_PACKAGES="libc6-dev linux-libc-dev libgcc-12-dev libmbedtls-dev libssl-dev zlib1g-dev"
 MUSL_SYSROOT_PACKAGES="musl-dev linux-libc-dev libgcc-12-dev"
 SOURCE_PACKAGES="libssh2 libmicrohttpd mbedtls"
+# The upstream version each source package is built at: the newest Debian revision of it that apt knows is taken, so a
+# deb-src entry for another suite (with newer upstream versions) changes nothing until a pin here names them.
+SOURCE_PINS="libssh2=1.10.0 libmicrohttpd=0.9.75 mbedtls=2.28."
+pin() { local e; for e in $SOURCE_PINS; do [ "${e%%=*}" = "$1" ] && echo "${e#*=}"; done; }
 
 # Candidate versions of everything the cache depends on, asked of apt once per change of its lists.
 versions() {
   local file=$cache/versions
-  if [ ! -s "$file" ] || [ /var/lib/apt/lists -nt "$file" ]; then
+  if [ ! -s "$file" ] || [ /var/lib/apt/lists -nt "$file" ] || [ "$here/tools/deps.sh" -nt "$file" ]; then
     mkdir -p "$cache"
     local args=() p
     for p in $SYSROOT_PACKAGES musl-dev; do args+=("$p:amd64" "$p:arm64"); done
     { apt-cache policy "${args[@]}" | awk '/^[^ ].*:$/ {name=$1} /Candidate:/ {print name, $2}'
-      apt-cache showsrc $SOURCE_PACKAGES | awk '/^Package:/ {name=$2} /^Version:/ {print "src:" name ":", $2}' \
-        | sort -V | awk '{v[$1]=$2} END {for (n in v) print n, v[n]}'
+      apt-cache showsrc $SOURCE_PACKAGES | awk '/^Package:/ {name=$2} /^Version:/ {print name, $2}' \
+        | while read -r name version; do
+            case "$version" in "$(pin "$name")"*) echo "src:$name: $version" ;; esac
+          done | sort -V | awk '{v[$1]=$2} END {for (n in v) print n, v[n]}'
     } > "$file.tmp"
     mv "$file.tmp" "$file"
   fi
