@@ -14,7 +14,7 @@ PYTEST := python3 -m pytest
 
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps build unit static aarch64 products image image-rootfs e2e fuzz fuzz-smoke tsan asan e2e-asan soak soak-smoke test run clean FORCE \
+.PHONY: e2e-aarch64 runtime-check all deps build unit static aarch64 products image image-rootfs e2e fuzz fuzz-smoke tsan asan e2e-asan soak soak-smoke test run clean FORCE \
         bench bench-smoke
 
 all: static
@@ -37,6 +37,11 @@ static: deps
 aarch64: deps
 	@tools/build-product.sh aarch64 $(CRYPTO) $(ARM_BIN)
 
+# the Embedded runtime defect of issue #13, reduced (tools/embedded-runtime-check): the fix must hold on both targets
+runtime-check: deps
+	@tools/embedded-runtime-check/run.sh x86_64
+	@tools/embedded-runtime-check/run.sh aarch64
+
 # the read-only-root overlay for arm64 boards (image/README.md), and a whole Debian arm64 root file system with it
 IMAGE := build/image/sluice-rootfs-aarch64$(SUFFIX).tar.gz
 image: aarch64
@@ -50,10 +55,31 @@ products:
 	@$(MAKE) --no-print-directory static aarch64 CRYPTO=openssl
 	@$(MAKE) --no-print-directory static aarch64 CRYPTO=mbedtls
 
+# The e2e suite runs against the x86_64 product, then whole against the aarch64 product our users run (under
+# qemu-aarch64-static -cpu cortex-a72, a Raspberry Pi 4), its SSH/C2S/SSE/API part against the small aarch64 flavour,
+# and a short part of it on the Pi 3's and Pi 5's CPU models. Tests about the product binaries run in the first pass.
+E2E_PRODUCTS = SLUICE_IMAGE=$(CURDIR)/$(IMAGE) SLUICE_ARM_BIN=$(CURDIR)/build/aarch64/sluice \
+	SLUICE_BIN_MBEDTLS=$(CURDIR)/build/x86_64-mbedtls/sluice SLUICE_ARM_BIN_MBEDTLS=$(CURDIR)/build/aarch64-mbedtls/sluice
+E2E_CORE := Tests/e2e/test_s2s.py Tests/e2e/test_c2s.py Tests/e2e/test_sse.py Tests/e2e/test_api_tunnels.py \
+	Tests/e2e/test_api_auth.py
+E2E_CPU_SUBSET := 64mib or target_host or auth_methods or test_sse or relays_and_frames or connect_then
+E2E_CPUS ?= cortex-a53 cortex-a76
+
 e2e: products image
-	@SLUICE_IMAGE=$(CURDIR)/$(IMAGE) SLUICE_BIN=$(CURDIR)/$(X86_BIN) SLUICE_ARM_BIN=$(CURDIR)/$(ARM_BIN) \
-	 SLUICE_BIN_MBEDTLS=$(CURDIR)/build/x86_64-mbedtls/sluice SLUICE_ARM_BIN_MBEDTLS=$(CURDIR)/build/aarch64-mbedtls/sluice \
+	@$(E2E_PRODUCTS) SLUICE_BIN=$(CURDIR)/$(X86_BIN) $(PYTEST) -q Tests/e2e
+	@$(MAKE) --no-print-directory e2e-aarch64
+
+# the aarch64 passes alone (after `make products image`)
+e2e-aarch64:
+	@echo "e2e: aarch64 (openssl) under qemu -cpu cortex-a72"
+	@$(E2E_PRODUCTS) SLUICE_BIN=$(CURDIR)/build/aarch64/sluice SLUICE_PASS=aarch64-openssl/cortex-a72 \
 	 $(PYTEST) -q Tests/e2e
+	@echo "e2e: aarch64 (mbedtls) under qemu -cpu cortex-a72"
+	@$(E2E_PRODUCTS) SLUICE_BIN=$(CURDIR)/build/aarch64-mbedtls/sluice SLUICE_FLAVOUR=mbedtls \
+	 SLUICE_PASS=aarch64-mbedtls/cortex-a72 $(PYTEST) -q $(E2E_CORE)
+	@for cpu in $(E2E_CPUS); do echo "e2e: aarch64 (openssl) under qemu -cpu $$cpu"; \
+	 $(E2E_PRODUCTS) SLUICE_BIN=$(CURDIR)/build/aarch64/sluice SLUICE_QEMU_CPU=$$cpu SLUICE_PASS=aarch64-openssl/$$cpu \
+	 $(PYTEST) -q $(E2E_CORE) -k "$(E2E_CPU_SUBSET)" || exit 1; done
 
 # libFuzzer over every pure parser (make fuzz FUZZ_SECONDS=600 for a long run)
 fuzz: deps
@@ -92,6 +118,7 @@ soak-smoke: static
 	@python3 tools/soak.py --seconds 15 --bin $(CURDIR)/$(X86_BIN) --json build/soak-smoke.json
 
 test: deps
+	@$(MAKE) --no-print-directory runtime-check
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory tsan
 	@$(MAKE) --no-print-directory fuzz-smoke

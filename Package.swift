@@ -26,7 +26,8 @@ var targets: [Target] = [
     .systemLibrary(name: "CSSH2", path: "Sources/CSSH2"),
     .systemLibrary(name: "CMbedTLS", path: "Sources/CMbedTLS"),
     .systemLibrary(name: "CMicroHTTPD", path: "Sources/CMicroHTTPD"),
-    .target(name: "CSupport", path: "Sources/CSupport"),
+    // the product build replaces Embedded runtime entry points that are wrong (Sources/CSupport/EmbeddedRuntimeFixes.c)
+    .target(name: "CSupport", path: "Sources/CSupport", cSettings: embedded ? [.define("SLUICE_EMBEDDED")] : []),
     .target(name: "Relay", dependencies: ["CLinux", "CSSH2", "CMbedTLS", "CSupport"], swiftSettings: swiftSettings),
     .target(name: "Appliance", dependencies: ["Relay", "CLinux", "CMbedTLS", "CMicroHTTPD"], swiftSettings: swiftSettings),
     .executableTarget(name: "sluice", dependencies: ["Appliance", "Relay", "CLinux"],

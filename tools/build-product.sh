@@ -50,5 +50,13 @@ JSON
   swift build -c release "${triple_args[@]}" --toolset "$scratch/toolset.json" --scratch-path "$scratch"
 fi
 bin=$(swift build -c release --scratch-path "$scratch" --show-bin-path "${triple_args[@]}")/sluice
+# Sources/CSupport/EmbeddedRuntimeFixes.c must replace the Embedded runtime's weak swift_bridgeObjectRetain(_n):
+# a product still carrying the runtime's own would corrupt small strings (issue #13)
+for symbol in swift_bridgeObjectRetain swift_bridgeObjectRetain_n; do
+  if ! "$TC/bin/llvm-nm" "$bin" | grep -E "^[0-9a-f]+ T $symbol\$" >/dev/null; then
+    echo "build-product: $symbol in $bin is not Sources/CSupport/EmbeddedRuntimeFixes.c's definition" >&2
+    exit 1
+  fi
+done
 "$TC/bin/llvm-objcopy" --strip-all "$bin" "$out"
 printf 'built %s (%s bytes, %s)\n' "$out" "$(stat -c %s "$out")" "$libc"

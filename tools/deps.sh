@@ -65,7 +65,8 @@ pin() { local e; for e in $SOURCE_PINS; do [ "${e%%=*}" = "$1" ] && echo "${e#*=
 
 # Candidate versions of everything the cache depends on, asked of apt once per change of its lists.
 versions() {
-  local file=$cache/versions
+  # one file per set of pins: trees with other pins may share the cache
+  local file; file=$cache/versions-$(printf %s "$SOURCE_PINS" | sha256sum | cut -c1-8)
   if [ ! -s "$file" ] || [ /var/lib/apt/lists -nt "$file" ] || [ "$here/tools/deps.sh" -nt "$file" ]; then
     mkdir -p "$cache"
     local args=() p

@@ -20,9 +20,15 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    if not os.environ.get("SLUICE_ASAN"):
+    """Product tests run once, in the pass against the x86_64 product: skipped against a sanitizer build (SLUICE_ASAN)
+    and in the passes against another product (SLUICE_PASS names it: they already checked every product)."""
+    if os.environ.get("SLUICE_ASAN"):
+        reason = "about the product binary, not its behaviour (SLUICE_ASAN: sanitizer build)"
+    elif os.environ.get("SLUICE_PASS"):
+        reason = f"about the product binaries, checked once in the first pass (this pass: {os.environ['SLUICE_PASS']})"
+    else:
         return
-    skip = pytest.mark.skip(reason="about the product binary, not its behaviour (SLUICE_ASAN: sanitizer build)")
+    skip = pytest.mark.skip(reason=reason)
     for item in items:
         if item.get_closest_marker("product") or PRODUCT_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(skip)

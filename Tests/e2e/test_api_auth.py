@@ -6,6 +6,7 @@ import pytest
 
 from harness.api import jwt, request
 from harness.appliance import SECRET, Appliance
+from harness.sluice import command
 
 INVALID = {"error": "Invalid token"}
 CLEAR_COOKIE = "jwt=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"
@@ -140,11 +141,11 @@ def test_metrics_admin_only(app):
 
 def test_token_command(sluice_bin, app):
     import subprocess
-    out = subprocess.run([sluice_bin, "token", "--user", "u-ops", "--config", app.config_path],
+    out = subprocess.run([*command(sluice_bin), "token", "--user", "u-ops", "--config", app.config_path],
                          capture_output=True, text=True, timeout=10)
     assert out.returncode == 0, out.stderr
     token = out.stdout.strip()
     assert request(app.port, "GET", "/ssh/tunnel/status", token=token).status == 200
-    out = subprocess.run([sluice_bin, "token", "--user", "u-ghost", "--config", app.config_path],
+    out = subprocess.run([*command(sluice_bin), "token", "--user", "u-ghost", "--config", app.config_path],
                          capture_output=True, text=True, timeout=10)
     assert out.returncode == 1 and "u-ghost" in out.stderr

@@ -7,12 +7,13 @@ import pytest
 
 from harness.api import request
 from harness.appliance import Appliance
+from harness.sluice import command
 
 PASSWORD = "page-Pa55-not-secret"
 
 
 def hash_password(binary, password, iterations=1000):
-    r = subprocess.run([binary, "hash-password", "--iterations", str(iterations)], input=password + "\n",
+    r = subprocess.run([*command(binary), "hash-password", "--iterations", str(iterations)], input=password + "\n",
                        capture_output=True, text=True, timeout=20)
     assert r.returncode == 0, r.stderr
     assert password not in r.stdout
@@ -92,5 +93,5 @@ def test_page_is_served_self_contained(app):
 def test_invalid_password_hash_in_config(sluice_bin, tmp_path):
     cfg = tmp_path / "c.json"
     cfg.write_text(json.dumps({"users": [{"id": "a", "username": "a", "passwordHash": "plain"}]}))
-    r = subprocess.run([sluice_bin, "check", "--config", str(cfg)], capture_output=True, text=True, timeout=10)
+    r = subprocess.run([*command(sluice_bin), "check", "--config", str(cfg)], capture_output=True, text=True, timeout=10)
     assert r.returncode == 1 and "users[0].passwordHash:" in r.stderr

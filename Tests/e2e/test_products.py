@@ -65,17 +65,17 @@ def test_serve_healthz_and_sigterm(product, tmp_state):
 
 
 def test_bad_arguments_exit_1(sluice_bin):
-    r = subprocess.run([sluice_bin, "serve", "--listen", "nonsense"], capture_output=True, text=True, timeout=10)
+    r = subprocess.run([*command(sluice_bin), "serve", "--listen", "nonsense"], capture_output=True, text=True, timeout=10)
     assert r.returncode == 1
     assert "--listen" in r.stderr
-    r = subprocess.run([sluice_bin, "frobnicate"], capture_output=True, text=True, timeout=10)
+    r = subprocess.run([*command(sluice_bin), "frobnicate"], capture_output=True, text=True, timeout=10)
     assert r.returncode == 1
 
 
 def test_busy_listen_address_exits_2(sluice_bin, tmp_state):
     first = Sluice(sluice_bin, state_dir=tmp_state).start()
     try:
-        r = subprocess.run([sluice_bin, "serve", "--listen", f"127.0.0.1:{first.port}", "--state", tmp_state],
+        r = subprocess.run([*command(sluice_bin), "serve", "--listen", f"127.0.0.1:{first.port}", "--state", tmp_state],
                            capture_output=True, text=True, timeout=10)
         assert r.returncode == 2, r.stderr
         assert "listen" in r.stderr

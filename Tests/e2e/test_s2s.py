@@ -147,6 +147,23 @@ def test_remote_forward_64mib(app, checksum_sink, payload):
         socket.create_connection(("127.0.0.1", remote_port), timeout=2).close()
 
 
+@pytest.mark.parametrize("listen_host", ["127.0.0.1", "localhost", "::1"])
+def test_remote_forward_with_target_host(app, echo_server, listen_host):
+    """`targetHost` names the server-side listen address of a remote forward. On aarch64 the request's own string
+    (not a literal) once reached libssh2 corrupted and crashed the process (issue #13)."""
+    remote_port = free_port()
+    name = connect(app, 1, "edge", 9, "remote", remote_port, echo_server.port, targetHost=listen_host)
+    connected(app, name)
+    family = socket.AF_INET6 if listen_host == "::1" else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as c:
+        c.settimeout(10)
+        c.connect(("::1" if listen_host == "::1" else "127.0.0.1", remote_port))
+        c.sendall(b"remote with a targetHost")
+        assert recv_exact(c, 24) == b"remote with a targetHost"
+    disconnect(app, name)
+    assert "panic" not in app.sluice.log() and app.sluice.proc.poll() is None
+
+
 def test_dynamic_forward_64mib_and_socks_replies(app, checksum_sink, payload):
     source = free_port()
     name = connect(app, 1, "edge", 2, "dynamic", source, 1)

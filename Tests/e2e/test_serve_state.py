@@ -9,7 +9,7 @@ import time
 
 from harness.api import request
 from harness.appliance import Appliance
-from harness.sluice import Sluice
+from harness.sluice import Sluice, command
 
 
 def test_first_start_on_embedded_default(sluice_bin, tmp_path):
@@ -56,7 +56,7 @@ def test_corrupt_secret_is_renamed_and_replaced(sluice_bin, tmp_path):
 def test_invalid_config_exits_1_with_paths(sluice_bin, tmp_path):
     cfg = tmp_path / "bad.json"
     cfg.write_text(json.dumps({"listenn": "x", "users": [{"id": "a", "username": "a"}], "hosts": []}))
-    r = subprocess.run([sluice_bin, "serve", "--config", str(cfg)], capture_output=True, text=True, timeout=10)
+    r = subprocess.run([*command(sluice_bin), "serve", "--config", str(cfg)], capture_output=True, text=True, timeout=10)
     assert r.returncode == 1
     assert "listenn: unknown key" in r.stderr
 

@@ -30,6 +30,10 @@ public enum CLI {
     }
 
     public static func run(arguments: [String]) -> Int32 {
+        if let broken = RuntimeContract.violation() {
+            Output.err("sluice: \(broken)\n")
+            return 2
+        }
         let args = Array(arguments.dropFirst())
         guard let command = args.first else {
             Output.err(usage)

@@ -5,6 +5,7 @@ import os
 import tempfile
 
 from .api import token_for
+from .flavour import login_key
 from .sluice import Sluice
 
 SECRET = "e2e-secret-" + "0123456789abcdef" * 4     # ≥ 64 characters, used as its UTF-8 bytes
@@ -16,7 +17,7 @@ def write_config(directory, sshd=None, extra_hosts=(), **overrides):
         f.write(SECRET + "\n")
     edge = {"id": 1, "name": "edge", "ip": getattr(sshd, "address", "127.0.0.1"), "port": sshd.port if sshd else 22,
             "username": sshd.user if sshd else "nobody", "owner": "u-admin", "sharedWith": ["u-ops"],
-            "auth": {"type": "key", "keyFile": sshd.keys["ecdsa256"]} if sshd else {"type": "none"},
+            "auth": {"type": "key", "keyFile": login_key(sshd)} if sshd else {"type": "none"},
             "tunnels": [{"mode": "local", "sourcePort": 18080, "endpointHost": "", "endpointPort": 80,
                          "bindHost": "127.0.0.1", "targetHost": "127.0.0.1", "maxRetries": 1, "retryInterval": 1}]}
     config = {

@@ -2,8 +2,11 @@
 mount (except /proc, /sys and /dev) is read-only, and only the given folders are writable (bind mounts of
 themselves). Any write elsewhere fails with EROFS, loudly."""
 import os
+import shlex
 import stat
 import tempfile
+
+from .sluice import command
 
 SCRIPT = r"""set -e
 awk '{print $2}' /proc/self/mounts | sort -u | while read -r m; do
@@ -17,12 +20,13 @@ exec "$@"
 
 
 def wrapper(binary, writable):
-    """An executable script that runs `binary` with its arguments on a read-only root, `writable` folders writable."""
+    """An executable script that runs `binary` with its arguments on a read-only root, `writable` folders writable
+    (an aarch64 binary through qemu, as `command` runs it)."""
     fd, path = tempfile.mkstemp(prefix="sluice-rofs-", suffix=".sh")
     with os.fdopen(fd, "w") as f:
         f.write("#!/bin/sh\n")
         f.write(f"export SLUICE_WRITABLE='{' '.join(writable)}'\n")
         f.write("exec unshare --mount --propagation private /bin/sh -c '" + SCRIPT.replace("'", "'\\''")
-                + f"' readonly '{binary}' \"$@\"\n")
+                + "' readonly " + " ".join(shlex.quote(a) for a in command(binary)) + ' "$@"\n")
     os.chmod(path, stat.S_IRWXU)
     return path

@@ -7,18 +7,23 @@ import tempfile
 import threading
 import time
 
-QEMU = ["qemu-aarch64-static", "-cpu", "cortex-a72"]
+# the board's CPU: cortex-a72 (Raspberry Pi 4) unless SLUICE_QEMU_CPU names another (cortex-a53: Pi 3, cortex-a76: Pi 5)
+QEMU = ["qemu-aarch64-static", "-cpu", os.environ.get("SLUICE_QEMU_CPU") or "cortex-a72"]
 
 # every line any Sluice under test wrote, for the final secrets check (test_zz_secrets.py)
 EVERY_LINE = []
 
 
-def command(binary):
-    """How to run a product binary on this machine: aarch64 ones go through qemu-user (binfmt_misc is not set up)."""
+def emulated(binary):
+    """Whether `binary` is an aarch64 ELF, which this machine runs under qemu-user."""
     with open(binary, "rb") as f:
         header = f.read(20)
-    machine = int.from_bytes(header[18:20], "little")
-    return (QEMU + [binary]) if machine == 183 else [binary]   # EM_AARCH64
+    return header[:4] == b"\x7fELF" and int.from_bytes(header[18:20], "little") == 183   # EM_AARCH64
+
+
+def command(binary):
+    """How to run a product binary on this machine: aarch64 ones go through qemu-user (binfmt_misc is not set up)."""
+    return (QEMU + [binary]) if emulated(binary) else [binary]
 
 
 class Sluice:
