@@ -62,8 +62,11 @@ E2E_PRODUCTS = SLUICE_IMAGE=$(CURDIR)/$(IMAGE) SLUICE_ARM_BIN=$(CURDIR)/build/aa
 	SLUICE_BIN_MBEDTLS=$(CURDIR)/build/x86_64-mbedtls/sluice SLUICE_ARM_BIN_MBEDTLS=$(CURDIR)/build/aarch64-mbedtls/sluice
 E2E_CORE := Tests/e2e/test_s2s.py Tests/e2e/test_c2s.py Tests/e2e/test_sse.py Tests/e2e/test_api_tunnels.py \
 	Tests/e2e/test_api_auth.py
-E2E_CPU_SUBSET := 64mib or target_host or auth_methods or test_sse or relays_and_frames or connect_then
+E2E_CPU_SUBSET := 64mib or target_host or auth_methods or test_sse or connect_then
 E2E_CPUS ?= cortex-a53 cortex-a76
+# the small flavour's software AES under emulation moves a few MB/s: its bulk-transfer and load tests stay with the
+# openssl passes (the data paths are the same code)
+E2E_MBEDTLS_SUBSET := not 64mib and not 500_cycles and not 200_parallel
 
 e2e: products image
 	@$(E2E_PRODUCTS) SLUICE_BIN=$(CURDIR)/$(X86_BIN) $(PYTEST) -q Tests/e2e
@@ -76,7 +79,7 @@ e2e-aarch64:
 	 $(PYTEST) -q Tests/e2e
 	@echo "e2e: aarch64 (mbedtls) under qemu -cpu cortex-a72"
 	@$(E2E_PRODUCTS) SLUICE_BIN=$(CURDIR)/build/aarch64-mbedtls/sluice SLUICE_FLAVOUR=mbedtls \
-	 SLUICE_PASS=aarch64-mbedtls/cortex-a72 $(PYTEST) -q $(E2E_CORE)
+	 SLUICE_PASS=aarch64-mbedtls/cortex-a72 $(PYTEST) -q $(E2E_CORE) -k "$(E2E_MBEDTLS_SUBSET)"
 	@for cpu in $(E2E_CPUS); do echo "e2e: aarch64 (openssl) under qemu -cpu $$cpu"; \
 	 $(E2E_PRODUCTS) SLUICE_BIN=$(CURDIR)/build/aarch64/sluice SLUICE_QEMU_CPU=$$cpu SLUICE_PASS=aarch64-openssl/$$cpu \
 	 $(PYTEST) -q $(E2E_CORE) -k "$(E2E_CPU_SUBSET)" || exit 1; done

@@ -13,6 +13,7 @@ import pytest
 
 from harness.api import request
 from harness.appliance import Appliance
+from harness.flavour import full_crypto
 from harness.netio import half_close_exchange, recv_exact
 from harness.ports import free_port
 from harness.servers import EchoServer, checksum_over, send_and_checksum
@@ -232,9 +233,10 @@ def test_200_parallel_streams(app, echo_server):
 
 # ---- authentication ---------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("host_id,host_name", [(1, "edge"), (10, "k-ed25519"), (11, "k-ecdsa384"),
-                                               (12, "k-ecdsa521"), (13, "k-ecdsa-pem"), (14, "k-ed25519-pass"),
-                                               (15, "k-ecdsa-pass"), (16, "pw")])
+@pytest.mark.parametrize("host_id,host_name", [(1, "edge")] + [
+    pytest.param(i, n, marks=full_crypto) for i, n in [(10, "k-ed25519"), (11, "k-ecdsa384"), (12, "k-ecdsa521"),
+                                                      (13, "k-ecdsa-pem"), (14, "k-ed25519-pass"), (15, "k-ecdsa-pass")]
+] + [(16, "pw")])
 def test_auth_methods(app, echo_server, host_id, host_name):
     source = free_port()
     name = connect(app, host_id, host_name, 0, "local", source, echo_server.port)
@@ -246,7 +248,7 @@ def test_auth_methods(app, echo_server, host_id, host_name):
 
 
 # RSA user keys sign with rsa-sha2-512/256 (patches/libssh2/0001-rsa-sha2-user-auth.patch); stock 1.10 sends ssh-rsa
-@pytest.mark.parametrize("host_id,host_name", [(18, "k-rsa"), (19, "k-rsa-pem")])
+@pytest.mark.parametrize("host_id,host_name", [pytest.param(18, "k-rsa", marks=full_crypto), (19, "k-rsa-pem")])
 def test_auth_rsa(app, echo_server, host_id, host_name):
     source = free_port()
     name = connect(app, host_id, host_name, 0, "local", source, echo_server.port)
@@ -308,6 +310,7 @@ def sshd_log_since(sshd, offset):
         return f.read().decode(errors="replace")
 
 
+@full_crypto   # ed25519 host keys
 def test_wrong_pinned_host_key_sends_no_credential(sluice_bin, sshd):
     app = Appliance(sluice_bin, sshd)
     other = sshd.host_keys["ed25519"].split()
@@ -328,6 +331,7 @@ def test_wrong_pinned_host_key_sends_no_credential(sluice_bin, sshd):
         app.stop()
 
 
+@full_crypto   # ed25519 host keys
 def test_pinned_host_key_and_fingerprint(sluice_bin, sshd, echo_server):
     import base64
     import subprocess
@@ -350,6 +354,7 @@ def test_pinned_host_key_and_fingerprint(sluice_bin, sshd, echo_server):
             app.stop()
 
 
+@full_crypto   # ed25519 host keys
 def test_tofu_records_then_refuses_a_changed_key(sluice_bin, sshd):
     app = Appliance(sluice_bin, sshd).start()
     try:

@@ -27,6 +27,6 @@ def wrapper(binary, writable):
         f.write("#!/bin/sh\n")
         f.write(f"export SLUICE_WRITABLE='{' '.join(writable)}'\n")
         f.write("exec unshare --mount --propagation private /bin/sh -c '" + SCRIPT.replace("'", "'\\''")
-                + "' readonly " + " ".join(shlex.quote(a) for a in command(binary)) + ' "$@"\n")
+                + "' readonly " + " ".join(shlex.quote(a) for a in command(binary)) + ' "$@"\n')
     os.chmod(path, stat.S_IRWXU)
     return path
