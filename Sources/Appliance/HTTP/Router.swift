@@ -126,7 +126,12 @@ public final class Router: HTTPHandler {
             switch ConnectValidation.validate(body: body, config: context.config.get(), user: user) {
             case .failure(let error): return Router.error(error.status, error.message)
             case .success(let request):
-                guard context.manager.connect(request, user: user) else { return Router.error(500, "Failed to connect tunnel") }
+                switch context.manager.connect(request, user: user) {
+                case .accepted: break
+                case .userLimit: return Router.error(429, "Tunnel limit reached for this user")
+                case .registryFull: return Router.error(503, "Tunnel limit reached")
+                case .unavailable: return Router.error(500, "Failed to connect tunnel")
+                }
                 Log.info("tunnel.connect_requested", [("tunnel", request.name.text), ("user", user.id)])
                 return .json(200, JSONWriter.write(.object([
                     ("message", .string("Connection request received")), ("tunnelName", .string(request.name.text)),
