@@ -170,7 +170,9 @@ public final class TunnelManager {
                 } else if request.endpoint != nil && endpoint == nil {
                     revoked = "Endpoint host '\(request.endpointHost)' not found"
                 }
-                let changed = old.host(id: entry.hostId) != host || request.endpoint != endpoint
+                // a direct remote tunnel's target was checked against `destinations` when it started
+                let recheck = request.mode == .remote && endpoint == nil && old.destinations != newConfig.destinations
+                let changed = old.host(id: entry.hostId) != host || request.endpoint != endpoint || recheck
                 request.host = host
                 request.endpoint = endpoint
                 entry.request = request

@@ -104,6 +104,11 @@ enum SSHTargetBuilder {
             guard let connectTo = SocketAddress(ip: bindHost, port: UInt16(truncatingIfNeeded: request.endpointPort)) else {
                 return .refused("Cannot connect to \(request.bindHost): host names are not resolved yet, use an IP address")
             }
+            // every connection the server forwards back leaves from the appliance: `destinations` decides
+            // (issue #15; the target is fixed, so checking it here and again after a reload covers them all)
+            guard DestinationPolicy(config.destinations).allows(address: connectTo.ipString, port: request.endpointPort) else {
+                return .refused(DestinationPolicy.refusal(host: connectTo.ipString, port: request.endpointPort))
+            }
             let listenHost = request.targetHost.isEmpty ? "127.0.0.1" : request.targetHost
             return .ready(placeholder, .remote(listenHost: listenHost, listenPort: request.sourcePort, connectTo: connectTo))
         }
