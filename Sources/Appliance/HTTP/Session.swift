@@ -41,9 +41,10 @@ public final class Session {
               headers: [("Set-Cookie", RequestAuth.clearCookie)])
     }
 
-    /// HttpOnly and SameSite=Lax always; Secure when a reverse proxy says the client came over HTTPS.
+    /// HttpOnly and SameSite=Strict always (issue #15: no cross-site navigation carries it); Secure when a reverse
+    /// proxy says the client came over HTTPS.
     static func cookie(_ token: String, _ request: HTTPRequestHead) -> String {
-        var cookie = "jwt=\(token); Path=/; Max-Age=\(tokenTTL); HttpOnly; SameSite=Lax"
+        var cookie = "jwt=\(token); Path=/; Max-Age=\(tokenTTL); HttpOnly; SameSite=Strict"
         let proto = request.header("X-Forwarded-Proto")?.split(separator: ",").first.map { String($0) } ?? ""
         if proto.trimmingSpaces().lowercasedASCII() == "https" { cookie += "; Secure" }
         return cookie
