@@ -8,9 +8,9 @@ public final class HTTPServer {
     public struct Settings {
         public var address: SocketAddress
         public var connectionLimit: UInt32 = 1024
-        /// One address cannot hold more than a quarter of the connections (issue #15: 1100 half-sent requests from
-        /// one address took every slot and `/healthz` timed out). A reverse proxy in front counts as one address.
-        public var perIPLimit: UInt32 = 256
+        /// One address cannot hold more than half of the connections (issue #15: 1100 half-sent requests from one
+        /// address took every slot and `/healthz` timed out). A reverse proxy in front counts as one address.
+        public var perIPLimit: UInt32 = 512
         /// Until a request's headers are complete (slowloris): MHD's daemon-wide idle timeout.
         public var headerTimeoutSeconds: UInt32 = 10
         /// Idle limit once a request's headers are in (bodies, keep-alive between requests).

@@ -72,7 +72,7 @@ public final class SSEHub {
     static let keepalive = ": keepalive\n\n"
     public static let maxSubscribers = 1024
     /// One user cannot take every stream (issue #15); a few browser tabs and clients stay well under it.
-    public static let maxSubscribersPerUser = 32
+    public static let maxSubscribersPerUser = 128
     /// Events one subscriber may have waiting before newer ones coalesce into the last.
     static let queueLimit = 8
 
