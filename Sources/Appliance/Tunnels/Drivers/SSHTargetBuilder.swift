@@ -63,7 +63,9 @@ enum SSHTargetBuilder {
         let credentials: SSHCredentials
         if case .key(let keyFile, let passphrase) = host.auth {
             guard let key = FileIO.read(keyFile, limit: 64 * 1024) else {
-                return .refused("Authentication failed: cannot read the private key file \(keyFile)")
+                // the status goes to every user of the host: the path stays in the operator's log (issue #15)
+                Log.warn("ssh.key_unreadable", [("host", host.displayName), ("file", keyFile)])
+                return .refused("Authentication failed: cannot read the configured key")
             }
             let keyType = PrivateKeyInfo.describe(key)
             if let problem = PrivateKeyInfo.unsupportedInThisBuild(keyType) { return .refused(problem) }
