@@ -208,9 +208,12 @@ def many_keys(size):
 def test_many_keys_message_is_refused_quickly(appliance):
     message = many_keys((1 << 20) - 64)
     ws = RawWS(appliance.port, appliance.token("u-ops"))
+    data = message.encode()
+    # masked with a zero key (the payload goes as is): no Python-side masking inside the timed part
+    frame = struct.pack("!BBQ", 0x81, 0x80 | 127, len(data)) + b"\0\0\0\0" + data
     try:
         started = time.monotonic()
-        ws.send_text(message)
+        ws.sock.sendall(frame)
         fin, opcode, payload = ws.recv_frame(timeout=60)
         took = time.monotonic() - started
         assert opcode == 1 and json.loads(payload)["type"] == "error", payload[:200]
@@ -324,3 +327,81 @@ def test_remote_forward_target_obeys_destinations(sluice_bin, sshd, echo_server)
         wait_status(a, admin, name, lambda s: s["status"] == "connected")
     finally:
         a.stop()
+
+
+# 11. One 60 s watchdog bounds the whole attempt (tunnels-api.md §8): a server that accepts TCP and never speaks
+# fails the attempt after 60 s (not 45), classified TIMEOUT.
+def test_silent_server_fails_after_the_60_s_watchdog(sluice_bin):
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    held = []
+    stop = threading.Event()
+
+    def accept():
+        silent.settimeout(0.5)
+        while not stop.is_set():
+            try:
+                held.append(silent.accept()[0])
+            except OSError:
+                continue
+
+    threading.Thread(target=accept, daemon=True).start()
+    mute = {"id": 3, "name": "mute", "ip": "127.0.0.1", "port": silent.getsockname()[1], "username": "x",
+            "owner": "u-admin", "auth": {"type": "none"}}
+    a = Appliance(sluice_bin, extra_hosts=[mute]).start()
+    try:
+        admin = a.token("u-admin")
+        port = free_port()
+        name = f"3::0::mute::{port}::::80"
+        body = {"name": name, "sourceHostId": 3, "tunnelIndex": 0, "sourcePort": port, "endpointHost": "",
+                "endpointPort": 80, "mode": "local", "maxRetries": 1, "retryInterval": 60000}
+        started = time.monotonic()
+        assert request(a.port, "POST", "/ssh/tunnel/connect", body=body, token=admin).status == 200
+        status = wait_status(a, admin, name, lambda s: s["status"] in ("failed", "retrying", "waiting"), timeout=80)
+        took = time.monotonic() - started
+        assert 58 <= took <= 66, f"the attempt ended after {took:.1f} s: {status}"
+        assert status["errorType"] == "TIMEOUT", status
+    finally:
+        stop.set()
+        a.stop()
+        for c in held:
+            c.close()
+        silent.close()
+
+
+# 9. A failure reason goes to every user of the host: it names "the configured key", never the key file's path.
+def test_unreadable_key_reason_has_no_path(sluice_bin, sshd, tmp_path):
+    key = tmp_path / "edge_key"
+    key.write_bytes(open(sshd.keys["ecdsa256"], "rb").read())
+    key.chmod(0o600)
+    a = Appliance(sluice_bin, sshd)
+    a.config["hosts"][1]["auth"] = {"type": "key", "keyFile": str(key)}
+    a.rewrite(a.config)
+    a.start()
+    try:
+        key.unlink()                     # valid when loaded, unreadable when the tunnel starts
+        ops = a.token("u-ops")
+        port = free_port()
+        name = f"1::0::edge::{port}::::80"
+        body = {"name": name, "sourceHostId": 1, "tunnelIndex": 0, "sourcePort": port, "endpointHost": "",
+                "endpointPort": 80, "mode": "local"}
+        assert request(a.port, "POST", "/ssh/tunnel/connect", body=body, token=ops).status == 200
+        status = wait_status(a, ops, name, lambda s: s["status"] == "failed")
+        assert status["reason"] == "Authentication failed: cannot read the configured key", status
+        assert str(tmp_path) not in json.dumps(status)
+    finally:
+        a.stop()
+
+
+# 9. A host name in `ip` used to pass `sluice check` and then never connect: it is refused up front.
+def test_check_refuses_host_name_as_ip(sluice_bin, tmp_path):
+    import subprocess
+    from harness.appliance import write_config
+    path, config = write_config(str(tmp_path))
+    config["hosts"][1]["ip"] = "edge.example.org"
+    with open(path, "w") as f:
+        json.dump(config, f)
+    r = subprocess.run([sluice_bin, "check", "--config", path], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert "hosts[1].ip: must be an IP address" in r.stdout + r.stderr
