@@ -50,8 +50,10 @@ public final class WebSocketLink {
     // frames going out: whole control/text frames, and the binary frame being spliced
     private var out: [UInt8] = []
     private var outStart = 0
-    /// Bytes of control replies queued since `out` was last empty (an upper bound of what is still unsent).
+    /// Bytes of control frames queued since the last one queued had gone out, and where in `out` that last one
+    /// ends: once `outStart` passes it, every control frame has left (text queued after it does not matter).
     private var controlQueued = 0
+    private var controlEnd = 0
     /// When output last made progress, or was last empty: a peer that reads nothing for the idle limit is dropped.
     private var lastTxMs: Int64
     private var spliceHeader: [UInt8] = []
@@ -396,15 +398,20 @@ public final class WebSocketLink {
         if outStart > 0 && outStart == out.count {
             out.removeAll(keepingCapacity: out.capacity <= 64 * 1024)
             outStart = 0
+            controlEnd = 0
         } else if outStart >= 64 * 1024 && outStart * 2 >= out.count {
             // a peer that reads slowly but never catches up: drop what has gone out, or `out` only grows
             out.removeFirst(outStart)
+            controlEnd = max(0, controlEnd - outStart)
             outStart = 0
         }
         let header = WebSocketFrame.header(opcode, payloadLength: payload.count)
-        if opcode.isControl { controlQueued += header.count + payload.count }
         out += header
         out += payload
+        if opcode.isControl {
+            controlQueued += header.count + payload.count
+            controlEnd = out.count
+        }
     }
 
     /// False when the socket failed.
@@ -442,7 +449,7 @@ public final class WebSocketLink {
                 if n > 0 {
                     outStart += n
                     lastTxMs = Clock.monotonicMs()
-                    if outStart == out.count { controlQueued = 0 }
+                    if outStart >= controlEnd { controlQueued = 0 }
                     continue
                 }
                 return wouldBlock(n)
