@@ -82,9 +82,11 @@ def test_ping_flood_without_reading_stays_bounded(appliance):
             peak = max(peak, rss_bytes(pid))
     finally:
         ws.close()
-    grown = peak - baseline
-    assert grown < 32 * MiB, f"RSS grew by {grown / MiB:.1f} MiB ({baseline / MiB:.1f} → {peak / MiB:.1f})"
+    # under ASan the quarantine holds freed memory by design (as for test_s2s's RSS bound): the flood still runs,
+    # and the process must still answer
     if not ASAN:
+        grown = peak - baseline
+        assert grown < 32 * MiB, f"RSS grew by {grown / MiB:.1f} MiB ({baseline / MiB:.1f} → {peak / MiB:.1f})"
         assert peak < 64 * MiB, f"RSS peaked at {peak / MiB:.1f} MiB"
     assert request(appliance.port, "GET", "/healthz").status == 200
 
@@ -405,3 +407,22 @@ def test_check_refuses_host_name_as_ip(sluice_bin, tmp_path):
     r = subprocess.run([sluice_bin, "check", "--config", path], capture_output=True, text=True, timeout=30)
     assert r.returncode == 1, (r.stdout, r.stderr)
     assert "hosts[1].ip: must be an IP address" in r.stdout + r.stderr
+
+
+# 14. After POST /ssh/tunnel/disconnect of a remote tunnel, the server's listener is gone by the time the answer
+# (and the `disconnected` status) arrives (tunnels-api.md §6).
+def test_remote_disconnect_leaves_no_listener(appliance, echo_server):
+    admin = appliance.token("u-admin")
+    port = free_port()
+    name = f"1::0::edge::{port}::::{echo_server.port}"
+    body = {"name": name, "sourceHostId": 1, "tunnelIndex": 0, "sourcePort": port, "endpointHost": "",
+            "endpointPort": echo_server.port, "mode": "remote", "bindHost": "127.0.0.1"}
+    late = []
+    for i in range(15):
+        assert request(appliance.port, "POST", "/ssh/tunnel/connect", body=body, token=admin).status == 200
+        wait_status(appliance, admin, name, lambda s: s["status"] == "connected")
+        r = request(appliance.port, "POST", "/ssh/tunnel/disconnect", body={"tunnelName": name}, token=admin)
+        assert r.status == 200
+        if not refuses_connections(port):
+            late.append(i)
+    assert late == [], f"the server still accepted on the forwarded port right after disconnect in rounds {late}"

@@ -148,6 +148,7 @@ public final class SSHSession {
     public func close() {
         onUp = nil
         onDown = nil
+        cancelRemoteForward()   // the server's listener is gone before the stop is reported (SSHForwardCancel)
         teardown()
     }
 
