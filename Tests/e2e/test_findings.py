@@ -426,3 +426,30 @@ def test_remote_disconnect_leaves_no_listener(appliance, echo_server):
         if not refuses_connections(port):
             late.append(i)
     assert late == [], f"the server still accepted on the forwarded port right after disconnect in rounds {late}"
+
+
+# 4. A reload that takes a user off a host's sharedWith ends that user's C2S relays (and their shared session)
+# at once, not when the session next idles out.
+def test_reload_ends_c2s_relays_of_revoked_user(sluice_bin, sshd, echo_server):
+    from websockets.exceptions import ConnectionClosed
+    a = Appliance(sluice_bin, sshd).start()
+    try:
+        ws, reply = relay(a.port, a.token("u-ops"), local_open(EDGE, echo_server.port))
+        assert reply == {"type": "ready"}, reply
+        ws.send(b"before")
+        assert ws.recv(timeout=10) == b"before"
+        config = json.loads(json.dumps(a.config))
+        config["hosts"][1]["sharedWith"] = []
+        a.rewrite(config)
+        a.sluice.proc.send_signal(signal.SIGHUP)
+        a.sluice.wait_for("event=config.reloaded")
+        started = time.monotonic()
+        with pytest.raises(ConnectionClosed) as closed:
+            while time.monotonic() - started < 10:
+                ws.send(b"after")
+                ws.recv(timeout=10)
+                time.sleep(0.2)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008, closed.value
+        assert time.monotonic() - started < 5
+    finally:
+        a.stop()
