@@ -453,3 +453,35 @@ def test_reload_ends_c2s_relays_of_revoked_user(sluice_bin, sshd, echo_server):
         assert time.monotonic() - started < 5
     finally:
         a.stop()
+
+
+# 10. When a connected session dies, `disconnected` (with its reason), `retrying` and `waiting` are set in one go:
+# each must reach an SSE subscriber, not only the last (tunnels-api.md §8).
+def test_sse_sees_every_transition_when_a_session_dies(sluice_bin, echo_server):
+    from harness.sshd import Sshd
+    from test_s2s import stop_sshd_completely
+    server = Sshd().start()
+    a = Appliance(sluice_bin, server).start()
+    stream = None
+    try:
+        admin = a.token("u-admin")
+        port = free_port()
+        name = f"1::0::edge::{port}::::{echo_server.port}"
+        body = {"name": name, "sourceHostId": 1, "tunnelIndex": 0, "sourcePort": port, "endpointHost": "",
+                "endpointPort": echo_server.port, "mode": "local", "maxRetries": 3, "retryInterval": 5000,
+                "keepaliveInterval": 1000, "keepaliveCountMax": 2}
+        assert request(a.port, "POST", "/ssh/tunnel/connect", body=body, token=admin).status == 200
+        stream = SSEStream(a.port, admin)
+        stream.wait_for(lambda st: st.get(name, {}).get("status") == "connected")
+        stop_sshd_completely(server)
+        _, seen = stream.wait_for(lambda st: st.get(name, {}).get("status") == "waiting", timeout=30)
+        states = [st[name]["status"] for st in seen if name in st]
+        assert "disconnected" in states and "retrying" in states, states
+        assert states.index("disconnected") < states.index("retrying") < states.index("waiting"), states
+        gone = next(st[name] for st in seen if st.get(name, {}).get("status") == "disconnected")
+        assert gone.get("reason"), gone
+    finally:
+        if stream:
+            stream.close()
+        a.stop()
+        server.cleanup()
