@@ -485,3 +485,31 @@ def test_sse_sees_every_transition_when_a_session_dies(sluice_bin, echo_server):
             stream.close()
         a.stop()
         server.cleanup()
+
+
+# 4. The revocation is about who asked: a configured autoStart tunnel runs on its host owner's authority, so a
+# reload that gives the host to another owner restarts it under the new owner rather than stopping it.
+def test_reload_configured_tunnel_follows_new_owner(sluice_bin, sshd, echo_server):
+    a = Appliance(sluice_bin, sshd)
+    port = free_port()
+    a.config["hosts"][1]["owner"] = "u-ops"
+    a.config["hosts"][1]["tunnels"] = [{"mode": "local", "sourcePort": port, "endpointHost": "",
+                                        "endpointPort": echo_server.port, "bindHost": "127.0.0.1",
+                                        "targetHost": "127.0.0.1", "autoStart": True}]
+    a.rewrite(a.config)
+    a.start()
+    try:
+        admin = a.token("u-admin")
+        name = f"1::0::edge::{port}::::{echo_server.port}"
+        wait_status(a, admin, name, lambda s: s["status"] == "connected")
+        config = json.loads(json.dumps(a.config))
+        config["hosts"][1]["owner"] = "u-other"
+        config["hosts"][1]["sharedWith"] = []
+        a.rewrite(config)
+        a.sluice.proc.send_signal(signal.SIGHUP)
+        a.sluice.wait_for("event=config.reloaded")
+        time.sleep(0.5)
+        wait_status(a, admin, name, lambda s: s["status"] == "connected")
+        assert "tunnel.revoked" not in a.sluice.log()
+    finally:
+        a.stop()

@@ -160,6 +160,10 @@ public final class TunnelManager {
                 }
                 guard var request = entry.request else { continue }
                 let active = entry.attempt != 0 || entry.waiting
+                // a configured tunnel started on its owner's authority (autoStart) follows the host's new owner
+                if entry.fromConfig, let before = old.host(id: entry.hostId), entry.requesterId == before.owner {
+                    entry.requesterId = host.owner
+                }
                 let requester = entry.requesterId.flatMap { newConfig.user(id: $0) }
                 let endpoint = requester.flatMap {
                     EndpointLookup.managedEndpoint(request.endpointHost, config: newConfig, user: $0)
