@@ -91,9 +91,11 @@ public enum Serve {
             }
             if signal == SIGHUP {
                 if let reloaded = Startup.reload(current, path: configPath, files: files) {
+                    let previous = current
                     current = reloaded
                     context.config.set(reloaded)
                     manager.reload(reloaded)
+                    relay.reload(from: previous, to: reloaded)
                     context.hub.publish()
                     Log.info("config.reloaded", [("hosts", String(reloaded.hosts.count)),
                                                  ("users", String(reloaded.users.count))])

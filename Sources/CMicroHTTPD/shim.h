@@ -53,6 +53,18 @@ static inline int cmhd_upgrade_close(struct MHD_UpgradeResponseHandle *urh) {
     return MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE) == MHD_YES;
 }
 
+/* "Connection: keep-alive" on an HTTP/1.1 answer (tunnels-api.md §6 wants it on SSE): MHD drops that header
+   when it is added by name, and sends it only with this flag (MHD_set_response_options is variadic). */
+static inline int cmhd_send_keep_alive_header(struct MHD_Response *r) {
+    return MHD_set_response_options(r, MHD_RF_SEND_KEEP_ALIVE_HEADER, MHD_RO_END) == MHD_YES;
+}
+
+/* A connection's idle timeout from now on (MHD_set_connection_option is variadic): the daemon's own timeout is
+   short and covers the request headers; once they are in, the request gets the longer one. */
+static inline void cmhd_set_timeout(struct MHD_Connection *c, unsigned int seconds) {
+    (void)MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, seconds);
+}
+
 static inline uint16_t cmhd_bound_port(struct MHD_Daemon *d) {
     const union MHD_DaemonInfo *i = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     return i ? i->port : 0;

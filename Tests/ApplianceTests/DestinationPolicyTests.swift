@@ -82,3 +82,28 @@ import Testing
         #expect(BindPolicy.refusal("0.0.0.0") == "Bind address not allowed: 0.0.0.0")
     }
 }
+
+/// Issue #15: with allow 0.0.0.0/0 and a deny of loopback, `0.0.0.0`, `0` (resolved to 0.0.0.0) and `::` reached a
+/// service listening on 127.0.0.1, because Linux connects to the unspecified address as loopback.
+@Suite struct DestinationPolicyBypassTests {
+    @Test func unspecifiedAddressesAreJudgedAsLoopback() {
+        let p = DestinationPolicyTests.policy(["0.0.0.0/0", "::/0"], deny: ["127.0.0.0/8", "::1"])
+        #expect(!p.allows(address: "127.0.0.1", port: 80))
+        #expect(!p.allows(address: "0.0.0.0", port: 80))
+        #expect(!p.allows(host: "0", address: "0.0.0.0", port: 80))
+        #expect(!p.allows(host: "127.1", address: "127.0.0.1", port: 80))
+        #expect(!p.allows(address: "::", port: 80))
+        #expect(!p.allows(address: "::ffff:0.0.0.0", port: 80))
+        #expect(!p.allows(address: "::ffff:127.0.0.1", port: 80))
+        #expect(p.allows(address: "10.0.0.1", port: 80))
+        #expect(p.allows(address: "2001:db8::1", port: 80))
+    }
+
+    @Test func loopbackAllowedMeansUnspecifiedAllowedOnlyAsLoopback() {
+        let p = DestinationPolicy(Destinations())   // the default: loopback only
+        #expect(p.allows(address: "0.0.0.0", port: 22))   // it reaches 127.0.0.1, which is allowed
+        #expect(p.allows(address: "::", port: 22))
+        let denyAny = DestinationPolicyTests.policy(["0.0.0.0/0"], deny: ["0.0.0.0/32"])
+        #expect(!denyAny.allows(address: "0.0.0.0", port: 22))   // a deny of the literal holds as well
+    }
+}

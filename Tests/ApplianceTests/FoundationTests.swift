@@ -64,11 +64,43 @@ import Relay
 
     @Test func invalidJSONBodyAndTooLarge() {
         let head = HTTPRequestHead(method: "POST", path: "/ssh/tunnel/disconnect",
-                                   headers: [("Authorization", "Bearer \(token("u-admin"))")])
+                                   headers: [("Authorization", "Bearer \(token("u-admin"))"),
+                                             ("Content-Type", "application/json")])
         let bad = router.complete(head, body: Array("{nope".utf8))
         #expect(bad.status == 400)
         #expect(String(decoding: bad.body, as: UTF8.self) == #"{"error":"Invalid JSON body"}"#)
         #expect(router.bodyTooLarge(head).status == 413)
+    }
+
+    /// Issue #15: a page on another port of the same host could POST with the cookie (SameSite does not separate
+    /// ports): bodies must be JSON, and a cookie request from a foreign Origin is refused.
+    @Test func crossSiteRequestsAreRefused() {
+        let body = Array(#"{"tunnelName":"x"}"#.utf8)
+        func post(_ headers: [(String, String)]) -> HTTPRequestHead {
+            HTTPRequestHead(method: "POST", path: "/ssh/tunnel/cancel", headers: [("Host", "127.0.0.1:30003")] + headers)
+        }
+        let cookie = ("Cookie", "jwt=\(token("u-admin"))")
+        let plain = router.complete(post([cookie, ("Content-Type", "text/plain")]), body: body)
+        #expect(plain.status == 415)
+        #expect(router.complete(post([cookie]), body: body).status == 415)
+        // JSON with a charset passes these checks (the manager is not running here: its answer is the 500 of §6)
+        let json = router.complete(post([cookie, ("Content-Type", "application/json; charset=utf-8")]), body: body)
+        #expect(json.status != 415 && json.status != 403)
+        // no token: the 401 of §1's order comes first
+        #expect(router.complete(post([("Content-Type", "text/plain")]), body: body).status == 401)
+        if case .respond(let foreign) = router.head(post([cookie, ("Origin", "http://127.0.0.1:8080")])) {
+            #expect(foreign.status == 403)
+        } else {
+            Issue.record("a cookie request from a foreign Origin was let through")
+        }
+        if case .readBody = router.head(post([cookie, ("Origin", "http://127.0.0.1:30003")])) {} else {
+            Issue.record("the appliance's own origin was refused")
+        }
+        // Bearer clients are not a browser's ambient credential: their Origin is not judged here
+        if case .readBody = router.head(post([("Authorization", "Bearer \(token("u-admin"))"),
+                                              ("Origin", "http://127.0.0.1:8080")])) {} else {
+            Issue.record("a Bearer request was refused for its Origin")
+        }
     }
 
     @Test func headersAreCaseInsensitive() {
@@ -112,5 +144,67 @@ import Relay
         #expect(Log.quoted("a=b") == "\"a=b\"")
         #expect(Log.quoted("say \"hi\"\n") == "\"say \\\"hi\\\"\\n\"")
         #expect(Log.quoted("") == "\"\"")
+    }
+}
+
+/// Issue #15: status streams are capped per user as well as in total.
+@Suite struct SSEHubLimitTests {
+    @Test func oneUserCannotTakeEveryStream() {
+        let hub = SSEHub { _ in "{}" }
+        var held: [SSESubscriber] = []
+        for _ in 0..<SSEHub.maxSubscribersPerUser {
+            guard let s = hub.subscribe(userId: "u-ops") else { Issue.record("refused under the cap"); return }
+            held.append(s)
+        }
+        #expect(hub.subscribe(userId: "u-ops") == nil)
+        #expect(hub.subscribe(userId: "u-admin") != nil)
+        held[0].finished()
+        #expect(hub.subscribe(userId: "u-ops") != nil)
+    }
+}
+
+/// tunnels-api.md §8 and issue #15: `disconnected`, `retrying` and `waiting` are published in one go; each must
+/// reach a subscriber that has not read yet, not only the last. Beyond the queue's bound they coalesce.
+@Suite struct SSEHubQueueTests {
+    final class Views { var current = "{}" }
+
+    static func drain(_ s: SSESubscriber) -> String {
+        var out: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let r = buffer.withUnsafeMutableBytes { s.read(into: $0) }
+            guard case .bytes(let n) = r else { break }
+            out += buffer[0..<n]
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    @Test func everyTransitionReachesASubscriber() throws {
+        let views = Views()
+        let hub = SSEHub { _ in views.current }
+        let s = try #require(hub.subscribe(userId: "u"))
+        for state in ["disconnected", "retrying", "waiting"] {
+            views.current = #"{"t":{"status":"\#(state)"}}"#
+            hub.publish()
+        }
+        let text = SSEHubQueueTests.drain(s)
+        #expect(text == "event: statuses\ndata: {}\n\n"
+            + "event: statuses\ndata: {\"t\":{\"status\":\"disconnected\"}}\n\n"
+            + "event: statuses\ndata: {\"t\":{\"status\":\"retrying\"}}\n\n"
+            + "event: statuses\ndata: {\"t\":{\"status\":\"waiting\"}}\n\n")
+    }
+
+    @Test func aSlowReaderCoalescesBeyondTheBound() throws {
+        let views = Views()
+        let hub = SSEHub { _ in views.current }
+        let s = try #require(hub.subscribe(userId: "u"))
+        for i in 0..<100 {
+            views.current = #"{"n":\#(i)}"#
+            hub.publish()
+        }
+        let text = SSEHubQueueTests.drain(s)
+        let events = text.split(separator: "\n").filter { $0.hasPrefix("data: ") }
+        #expect(events.count == SSEHub.queueLimit)
+        #expect(events.last == "data: {\"n\":99}")   // the newest is never lost
     }
 }

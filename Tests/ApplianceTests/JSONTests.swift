@@ -1,5 +1,6 @@
 import Testing
 @testable import Appliance
+import Relay
 
 @Suite struct JSONParserTests {
     func parse(_ text: String) -> JSONValue? { try? JSONParser.parse(text) }
@@ -79,7 +80,9 @@ import Testing
         var text = "["
         for i in 0..<50_000 { text += (i == 0 ? "" : ",") + "{\"k\":\"value \(i)\"}" }
         text += "]"
-        let v = try #require(parse(text))
+        // 50 000 member names: over the default bound for messages, so under the one for files
+        #expect(parse(text) == nil)
+        let v = try JSONParser.parse(text, maxMembers: JSONParser.fileMaxMembers)
         #expect(v.arrayValue?.count == 50_000)
     }
 }
@@ -101,5 +104,58 @@ import Testing
 
     @Test func errorBody() {
         #expect(JSONWriter.error("Not found") == #"{"error":"Not found"}"#)
+    }
+}
+
+/// Issue #15: duplicate detection compared each member name with every earlier one, so one message of many keys
+/// stalled the thread that carries every relay for seconds. Each parse is now linear and bounded in keys.
+@Suite struct JSONParserCostTests {
+    /// `{"k0":0,"k1":0,…}` of about `size` bytes.
+    static func manyKeys(size: Int) -> (bytes: [UInt8], keys: Int) {
+        var out: [UInt8] = [UInt8(ascii: "{")]
+        var keys = 0
+        while out.count < size - 16 {
+            if keys > 0 { out.append(UInt8(ascii: ",")) }
+            out += Array("\"k\(keys)\":0".utf8)
+            keys += 1
+        }
+        out.append(UInt8(ascii: "}"))
+        return (out, keys)
+    }
+
+    @Test func manyKeysAreParsedInLinearTime() throws {
+        // under the file bound the whole 1 MiB object parses; the old check needed ~10^10 comparisons for it
+        let (bytes, keys) = JSONParserCostTests.manyKeys(size: 1 << 20)
+        #expect(keys > 80_000)
+        let started = Clock.monotonicMs()
+        let value = try JSONParser.parse(bytes, maxMembers: JSONParser.fileMaxMembers)
+        let took = Clock.monotonicMs() - started
+        #expect(value.objectValue?.count == keys)
+        #expect(took < 5_000, "1 MiB with \(keys) keys took \(took) ms")   // a debug build; the product takes ~10 ms
+    }
+
+    @Test func duplicatesAreStillFoundInLargeObjects() {
+        var (bytes, _) = JSONParserCostTests.manyKeys(size: 4096)
+        bytes.removeLast()
+        bytes += Array(",\"k3\":1}".utf8)
+        #expect(throws: JSONParseError.self) { try JSONParser.parse(bytes) }
+        #expect((try? JSONParser.parse(#"{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"i":9,"a":0}"#)) == nil)
+    }
+
+    @Test func memberNamesAreBoundedByDefault() {
+        let (bytes, keys) = JSONParserCostTests.manyKeys(size: 256 << 10)
+        #expect(keys > JSONParser.defaultMaxMembers)
+        let started = Clock.monotonicMs()
+        do {
+            _ = try JSONParser.parse(bytes)
+            Issue.record("a message of \(keys) keys was accepted")
+        } catch {
+            #expect(error.message.hasPrefix("more than"))
+        }
+        #expect(Clock.monotonicMs() - started < 500)
+        // nested objects count too: the bound is for the whole document
+        let nested = "[" + Array(repeating: #"{"a":1,"b":2}"#, count: 3000).joined(separator: ",") + "]"
+        #expect((try? JSONParser.parse(nested)) == nil)
+        #expect((try? JSONParser.parse(nested, maxMembers: 6000)) != nil)
     }
 }

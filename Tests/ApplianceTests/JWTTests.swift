@@ -228,6 +228,18 @@ private func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }
         #expect(claims(#"{"userId":"u","userId":"admin","exp":1800000000}"#) == .failure(.malformed))
     }
 
+    /// Issue #15: `nbf` was ignored, so a token minted for later worked at once.
+    @Test func notBeforeIsHonoured() {
+        func at(_ now: Int64, _ payload: String) -> Result<JWTClaims, JWTError> {
+            verify(Self.forge(Self.hs256, payload), now: now)
+        }
+        let later = #"{"userId":"u","exp":1800000000,"nbf":1750000000}"#
+        #expect(at(1_700_000_000, later) == .failure(.notYetValid))
+        #expect(at(1_749_999_999, later) == .failure(.notYetValid))
+        #expect(at(1_750_000_000, later) == .success(JWTClaims(userId: "u", exp: 1_800_000_000)))
+        #expect(at(1_700_000_000, #"{"userId":"u","exp":1800000000,"nbf":"soon"}"#) == .failure(.malformed))
+    }
+
     @Test(arguments: ["", ".", "..", "...", "a.b", "a.b.c.d", "eyJhbGciOiJIUzI1NiJ9.e30", "eyJ*bGci.e30.AAAA",
                       "eyJhbGciOiJIUzI1NiJ9.e30=.AAAA", "eyJhbGciOiJIUzI1NiJ9.e3 0.AAAA",
                       "bm90IGpzb24.e30.AAAA", "WzFd.e30.AAAA"])

@@ -11,6 +11,16 @@ import Testing
         #expect(hash.text.hasPrefix("pbkdf2-sha256$1000$"))
     }
 
+    /// Issue #15: unknown users were checked against a decoy of the default count whatever the configured hashes
+    /// used, so the answer's timing told which user names exist.
+    @Test func decoyUsesTheConfiguredIterations() throws {
+        var config = Config()
+        #expect(Session.decoy(for: config).iterations == PasswordHash.defaultIterations)
+        let hash = try #require(PasswordHash.make(password: "pw", iterations: 1000))
+        config.users = [User(id: "a", username: "a"), User(id: "b", username: "b", passwordHash: Secret(hash.text))]
+        #expect(Session.decoy(for: config).iterations == 1000)
+    }
+
     @Test func knownVector() throws {
         // RFC 7914 §11 PBKDF2-HMAC-SHA256 vector: P="passwd", S="salt", c=1, dkLen=64
         let out = try #require(PasswordHash.derive(password: "passwd", salt: Array("salt".utf8), iterations: 1, length: 64))
@@ -42,6 +52,17 @@ import Testing
         #expect(throttle.waitMs(user: "admin", address: "10.0.0.1", nowMs: 1001) == 2000)   // doubling
         throttle.succeeded(user: "admin", address: "10.0.0.1")
         #expect(throttle.waitMs(user: "admin", address: "10.0.0.1", nowMs: 1001) == 0)
+    }
+
+    /// Issue #15: failures under made-up user names filled the table and the full sort evicted the admin's lock.
+    @Test func madeUpNamesCannotEvictARealUsersLock() {
+        let throttle = LoginThrottle(capacity: 16)
+        for _ in 0..<10 { throttle.failed(user: "admin", address: "10.0.0.1", nowMs: 0) }   // locked for about a minute
+        #expect(throttle.waitMs(user: "admin", address: "10.9.9.9", nowMs: 1) > 0)
+        for i in 0..<1000 {
+            throttle.failed(user: "guess\(i)", address: "10.1.\(i / 250).\(i % 250)", nowMs: Int64(2 + i), knownUser: false)
+        }
+        #expect(throttle.waitMs(user: "admin", address: "10.9.9.9", nowMs: 1002) > 0)
     }
 
     @Test func boundedTable() {

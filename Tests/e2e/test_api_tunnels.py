@@ -166,7 +166,7 @@ def test_registry_is_bounded_by_max_tunnels(sluice_bin):
 
         assert attempt(1).status == 200 and attempt(2).status == 200
         r = attempt(3)
-        assert (r.status, r.json()) == (500, {"error": "Failed to connect tunnel"})
+        assert (r.status, r.json()) == (503, {"error": "Tunnel limit reached"})   # issue #15: not a 500
         small.sluice.wait_for("event=tunnel.limit_reached")      # stderr is read by another thread
         assert attempt(2).status == 200                  # a name already listed may always reconnect
         assert len(request(small.port, "GET", "/ssh/tunnel/status", token=token).json()) == 3

@@ -40,7 +40,7 @@ def test_login_sets_cookie_and_returns_token(app):
     assert r.status == 200, r
     token = r.json()["token"]
     cookie = r.header("Set-Cookie")
-    assert cookie.startswith(f"jwt={token}; Path=/;") and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert cookie.startswith(f"jwt={token}; Path=/;") and "HttpOnly" in cookie and "SameSite=Strict" in cookie
     assert "Secure" not in cookie
     assert request(app.port, "GET", "/ssh/tunnel/status", cookie=f"jwt={token}").status == 200
     behind_tls = login(app, "ops", PASSWORD, headers={"X-Forwarded-Proto": "https"})

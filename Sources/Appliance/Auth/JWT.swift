@@ -17,6 +17,8 @@ public struct JWTClaims: Equatable {
 /// `missingClaim` also covers a required claim of the wrong type; a wrong-typed optional claim is `malformed`.
 public enum JWTError: Error, Equatable {
     case malformed, unsupportedAlgorithm, badSignature, expired, missingClaim(String)
+    /// `nbf` is still in the future (jsonwebtoken refuses such a token too).
+    case notYetValid
 }
 
 public enum JWT {
@@ -75,12 +77,19 @@ public enum JWT {
             guard let integer = value.numberValue?.integer else { return .failure(.malformed) }
             iat = integer
         }
+        var notBefore: Int64?
+        if let value = payload["nbf"] {
+            guard let integer = value.numberValue?.integer else { return .failure(.malformed) }
+            notBefore = integer
+        }
         var pendingTOTP = false
         if let value = payload["pendingTOTP"] {
             guard let flag = value.boolValue else { return .failure(.malformed) }
             pendingTOTP = flag
         }
         guard now < exp else { return .failure(.expired) }
+        // issue #15: a token that says it is not valid yet is not honoured early
+        if let notBefore, now < notBefore { return .failure(.notYetValid) }
         return .success(JWTClaims(userId: userId, exp: exp, iat: iat, pendingTOTP: pendingTOTP))
     }
 

@@ -1,7 +1,10 @@
 import Relay
 
 /// Slows password guessing per user name and per client address: after a few failures each further attempt must
-/// wait, doubling up to a cap. Bounded: the table forgets its oldest keys beyond `capacity`.
+/// wait, doubling up to a cap. Names are tracked only for users that exist (there are as many as the
+/// configuration has), so guesses at made-up names count against their address alone and cannot crowd a real
+/// user's lock out of the table (issue #15). Bounded: beyond `capacity` address records are forgotten, those
+/// no longer locked first, the oldest locked ones only when every record is locked.
 public final class LoginThrottle {
     public static let freeFailures = 3
     public static let baseDelayMs: Int64 = 1000
@@ -31,9 +34,9 @@ public final class LoginThrottle {
         }
     }
 
-    public func failed(user: String, address: String, nowMs: Int64) {
+    public func failed(user: String, address: String, nowMs: Int64, knownUser: Bool = true) {
         lock.withLock {
-            for key in ["u:" + user, "a:" + address] {
+            for key in knownUser ? ["u:" + user, "a:" + address] : ["a:" + address] {
                 var record = records[key] ?? Record(failures: 0, lockedUntilMs: 0, lastMs: nowMs)
                 record.failures += 1
                 record.lastMs = nowMs
@@ -43,7 +46,7 @@ public final class LoginThrottle {
                 }
                 records[key] = record
             }
-            if records.count > capacity { evictOldest() }
+            if records.count > capacity { evict(nowMs: nowMs) }
         }
     }
 
@@ -54,8 +57,15 @@ public final class LoginThrottle {
         }
     }
 
-    private func evictOldest() {
-        let sorted = records.sorted { $0.value.lastMs < $1.value.lastMs }
-        for (key, _) in sorted.prefix(records.count - capacity) { records[key] = nil }
+    /// Drops address records down to three quarters of `capacity` (so this runs once per many failures, not on
+    /// each): unlocked ones first; locked ones, oldest first, only if that is not enough. User records stay.
+    private func evict(nowMs: Int64) {
+        let target = capacity * 3 / 4
+        for (key, record) in records where records.count > target && key.hasPrefix("a:") && record.lockedUntilMs <= nowMs {
+            records[key] = nil
+        }
+        guard records.count > target else { return }
+        let locked = records.filter { $0.key.hasPrefix("a:") }.sorted { $0.value.lastMs < $1.value.lastMs }
+        for (key, _) in locked.prefix(records.count - target) { records[key] = nil }
     }
 }

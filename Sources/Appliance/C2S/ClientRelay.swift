@@ -52,6 +52,19 @@ final class ClientRelay {
         link.close(WebSocketLink.Codes.goingAway, "shutting down")
     }
 
+    /// A reload: a relay whose user may no longer use its host, or whose host changed (address, credentials,
+    /// pin), ends now instead of riding the old inventory (issue #15).
+    func revalidate(_ config: Config) {
+        guard phase != .done, let request else { return }
+        let host = config.host(id: request.host.id)
+        let user = config.user(id: userId)
+        if let host, let user, host == request.host, config.mayUse(host, user) { return }
+        Log.warn("c2s.revoked", [("user", userId), ("host", request.host.displayName)])
+        phase = .done
+        cleanUp()
+        link.close(WebSocketLink.Codes.policy, "access changed")
+    }
+
     // MARK: messages
 
     private func message(_ text: [UInt8]) {

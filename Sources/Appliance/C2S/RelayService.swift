@@ -79,6 +79,18 @@ public final class RelayService {
         resolver.stop()
     }
 
+    /// SIGHUP (any thread): relays and shared sessions whose host changed, or whose user may no longer use it,
+    /// end now rather than when the session next idles out.
+    public func reload(from old: Config, to new: Config) {
+        reactor.post { [self] in
+            for relay in Array(self.relays.values) { relay.revalidate(new) }
+            self.sessions.end { key in
+                guard let host = new.host(id: key.hostId), let user = new.user(id: key.userId) else { return true }
+                return old.host(id: key.hostId) != host || !new.mayUse(host, user)
+            }
+        }
+    }
+
     func remove(_ relay: ClientRelay) {
         guard relays.removeValue(forKey: ObjectIdentifier(relay)) != nil else { return }
         active.update { $0 -= 1 }

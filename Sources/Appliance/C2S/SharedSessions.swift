@@ -80,6 +80,16 @@ final class SharedSessions {
         }
     }
 
+    /// Ends the sessions `stale` picks at once (a reload changed their host or took the user's access away);
+    /// their riders are told, as when a session dies.
+    func end(where stale: (Key) -> Bool) {
+        for (key, entry) in entries where stale(key) {
+            entries.removeValue(forKey: key)
+            entry.session.close()
+            down(key, entry, "configuration reloaded")
+        }
+    }
+
     func closeAll() {
         for entry in entries.values { entry.session.close() }
         entries = [:]

@@ -40,7 +40,7 @@ public enum ConfigLoader {
     public static func parse(_ bytes: [UInt8], baseDir: String, files: any FileAccess) -> Result<Config, ConfigErrors> {
         let root: JSONValue
         do throws(JSONParseError) {
-            root = try JSONParser.parse(bytes)
+            root = try JSONParser.parse(bytes, maxMembers: JSONParser.fileMaxMembers)
         } catch {
             return .failure(ConfigErrors([ConfigProblem("", "invalid JSON: \(error.description)")]))
         }

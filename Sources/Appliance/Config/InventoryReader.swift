@@ -75,7 +75,15 @@ struct InventoryReader {
 
     private func readSSH(_ o: ObjectReader, into host: inout Host) {
         if let ip = o.string("ip", nonEmpty: true) {
-            if ConfigSyntax.isIPOrHostName(ip) { host.ip = ip } else { o.report("ip", "must be an IP address or a host name") }
+            // SSH sessions connect to IP literals only (no resolver on that path): a name here passed `check` and
+            // then never connected (issue #15), so it is refused up front
+            if ConfigSyntax.isIP(ip) {
+                host.ip = ip
+            } else if ConfigSyntax.isHostName(ip) {
+                o.report("ip", "must be an IP address (host names are not resolved for SSH hosts)")
+            } else {
+                o.report("ip", "must be an IP address or a host name")
+            }
         } else if !o.has("ip") {
             o.report("ip", "is required for a non-local host")
         }

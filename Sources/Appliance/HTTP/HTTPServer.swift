@@ -8,7 +8,12 @@ public final class HTTPServer {
     public struct Settings {
         public var address: SocketAddress
         public var connectionLimit: UInt32 = 1024
-        public var perIPLimit: UInt32 = 0
+        /// One address cannot hold more than half of the connections (issue #15: 1100 half-sent requests from one
+        /// address took every slot and `/healthz` timed out). A reverse proxy in front counts as one address.
+        public var perIPLimit: UInt32 = 512
+        /// Until a request's headers are complete (slowloris): MHD's daemon-wide idle timeout.
+        public var headerTimeoutSeconds: UInt32 = 10
+        /// Idle limit once a request's headers are in (bodies, keep-alive between requests).
         public var timeoutSeconds: UInt32 = 60
         public var memoryLimit: Int = 32 * 1024
 
@@ -17,6 +22,8 @@ public final class HTTPServer {
 
     let handler: any HTTPHandler
     private var daemon: OpaquePointer?
+    /// Set before the daemon starts, read on its thread.
+    private(set) var requestTimeoutSeconds: UInt32 = 60
 
     public init(handler: any HTTPHandler) {
         self.handler = handler
@@ -27,9 +34,10 @@ public final class HTTPServer {
         var flags = CMHD_SERVER_FLAGS
         if settings.address.isIPv6 { flags |= CMHD_USE_IPV6 }
         let context = Unmanaged.passUnretained(self).toOpaque()
+        requestTimeoutSeconds = settings.timeoutSeconds
         daemon = settings.address.withSockaddr { sa, _ -> OpaquePointer? in
             var options = cmhd_options(address: sa, connection_limit: settings.connectionLimit,
-                                       per_ip_limit: settings.perIPLimit, timeout_seconds: settings.timeoutSeconds,
+                                       per_ip_limit: settings.perIPLimit, timeout_seconds: settings.headerTimeoutSeconds,
                                        memory_limit: settings.memoryLimit, thread_pool_size: 1)
             return cmhd_start_daemon(flags, &options, httpAccessHandler, context,
                                      httpRequestCompleted, context)
@@ -95,6 +103,8 @@ private func httpAccessHandler(
         return queue(response, on: connection)
     }
 
+    // the headers are complete: from here on the connection gets the ordinary idle limit
+    cmhd_set_timeout(connection, server.requestTimeoutSeconds)
     let head = HTTPRequestHead(method: String(cString: method), path: String(cString: url),
                                headers: requestHeaders(connection), remoteAddress: clientAddress(connection))
     switch server.handler.head(head) {
@@ -231,6 +241,10 @@ private func makeResponse(_ response: HTTPResponse, on connection: OpaquePointer
 private func queue(_ response: HTTPResponse, on connection: OpaquePointer) -> MHD_Result {
     guard let made = makeResponse(response, on: connection) else { return .NO }
     for (name, value) in response.headers {
+        if HTTPRequestHead.equalsIgnoringCase(name, "Connection") && HTTPRequestHead.equalsIgnoringCase(value, "keep-alive") {
+            _ = cmhd_send_keep_alive_header(made)   // MHD ignores this header when added by name
+            continue
+        }
         _ = MHD_add_response_header(made, name, value)
     }
     if !response.headers.contains(where: { HTTPRequestHead.equalsIgnoringCase($0.0, "Cache-Control") }) {

@@ -22,6 +22,7 @@ public final class Router: HTTPHandler {
     static func route(_ path: String) -> (Route, [String])? {
         switch path {
         case "/healthz": return (.healthz, ["GET", "HEAD"])
+        case "/health": return (.healthz, ["GET", "HEAD"])   // what Termix's desktop client probes
         case "/": return (.page, ["GET", "HEAD"])
         case "/users/login": return (.login, ["POST"])
         case "/users/logout": return (.logout, ["POST"])
@@ -60,6 +61,13 @@ public final class Router: HTTPHandler {
             return .respond(Router.error(404, "Not found"))
         }
         guard methods.contains(request.method) else { return .respond(Router.error(405, "Method not allowed")) }
+        if case .healthz = route {} else if case .page = route {} else {
+            var login = false
+            if case .login = route { login = true }
+            if CrossSite.originRefused(request, allowedOrigins: context.config.get().allowedOrigins, login: login) {
+                return .respond(Router.error(403, "Origin not allowed"))
+            }
+        }
         switch route {
         case .healthz: return .respond(.text(200, "ok"))
         case .page: return .respond(StatusPage.response())
@@ -110,6 +118,12 @@ public final class Router: HTTPHandler {
 
     public func complete(_ request: HTTPRequestHead, body: [UInt8]) -> HTTPResponse {
         guard let (route, _) = Router.route(request.path) else { return Router.error(404, "Not found") }
+        if !body.isEmpty && !CrossSite.isJSON(request.header("Content-Type")) {
+            // checked after authentication for the API routes (§1's order), before anything reads the body
+            if case .login = route { return Router.unsupportedMediaType }
+            if case .failure(let failure) = authenticate(request) { return Router.answer(failure) }
+            return Router.unsupportedMediaType
+        }
         if case .login = route {
             return context.session.login(request, body: body, config: context.config.get(), secret: context.secret)
         }
@@ -126,7 +140,12 @@ public final class Router: HTTPHandler {
             switch ConnectValidation.validate(body: body, config: context.config.get(), user: user) {
             case .failure(let error): return Router.error(error.status, error.message)
             case .success(let request):
-                guard context.manager.connect(request, user: user) else { return Router.error(500, "Failed to connect tunnel") }
+                switch context.manager.connect(request, user: user) {
+                case .accepted: break
+                case .userLimit: return Router.error(429, "Tunnel limit reached for this user")
+                case .registryFull: return Router.error(503, "Tunnel limit reached")
+                case .unavailable: return Router.error(500, "Failed to connect tunnel")
+                }
                 Log.info("tunnel.connect_requested", [("tunnel", request.name.text), ("user", user.id)])
                 return .json(200, JSONWriter.write(.object([
                     ("message", .string("Connection request received")), ("tunnelName", .string(request.name.text)),
@@ -158,6 +177,8 @@ public final class Router: HTTPHandler {
             return Router.error(405, "Method not allowed")
         }
     }
+
+    static let unsupportedMediaType = Router.error(415, "Content-Type must be application/json")
 
     public func bodyTooLarge(_ request: HTTPRequestHead) -> HTTPResponse {
         Router.error(413, "Request body too large")

@@ -1,16 +1,18 @@
 import CLinux
 import Relay
 
-/// One `GET /ssh/tunnel/status/stream` subscriber. Its memory is bounded by two snapshots: the event being sent
-/// and the newest one waiting. A newer snapshot replaces a waiting one (snapshots are whole, so a slow reader
-/// only skips intermediate states), and a reader that never reads costs no more than that.
+/// One `GET /ssh/tunnel/status/stream` subscriber. Its memory is bounded: the event being sent and at most
+/// `SSEHub.queueLimit` waiting. Every transition is queued (tunnels-api.md §8: `disconnected`, `retrying` and
+/// `waiting` are set in one go, and a single slot let only the last reach the client); only when the queue is
+/// full does a newer snapshot replace the newest waiting one (snapshots are whole, so a slow reader only skips
+/// intermediate states), and a reader that never reads costs no more than that.
 final class SSESubscriber: HTTPStream {
     let userId: String
     let hub: SSEHub   // the hub outlives its subscribers: they leave it in `finished`
     // guarded by hub.lock
     var sending: [UInt8] = []
     var sendingOffset = 0
-    var waiting: [UInt8]?
+    var waiting: [[UInt8]] = []
     var keepaliveDue = false
     var lastSnapshot: String?
     var lastActivityMs: Int64
@@ -24,6 +26,15 @@ final class SSESubscriber: HTTPStream {
         self.lastActivityMs = nowMs
     }
 
+    /// hub.lock held.
+    func enqueue(_ event: [UInt8]) {
+        if waiting.count < SSEHub.queueLimit {
+            waiting.append(event)
+        } else {
+            waiting[waiting.count - 1] = event
+        }
+    }
+
     func attach(_ waker: HTTPStreamWaker) { hub.lock.withLock { self.waker = waker } }
 
     func read(into buffer: UnsafeMutableRawBufferPointer) -> HTTPStreamRead {
@@ -31,9 +42,8 @@ final class SSESubscriber: HTTPStream {
             if sendingOffset >= sending.count {
                 sending = []
                 sendingOffset = 0
-                if let next = waiting {
-                    sending = next
-                    waiting = nil
+                if !waiting.isEmpty {
+                    sending = waiting.removeFirst()
                 } else if keepaliveDue {
                     sending = Array(SSEHub.keepalive.utf8)
                 } else if closing {
@@ -61,6 +71,10 @@ final class SSESubscriber: HTTPStream {
 public final class SSEHub {
     static let keepalive = ": keepalive\n\n"
     public static let maxSubscribers = 1024
+    /// One user cannot take every stream (issue #15); a few browser tabs and clients stay well under it.
+    public static let maxSubscribersPerUser = 128
+    /// Events one subscriber may have waiting before newer ones coalesce into the last.
+    static let queueLimit = 8
 
     let lock = Lock()
     private var subscribers: [SSESubscriber] = []
@@ -78,10 +92,12 @@ public final class SSEHub {
     func subscribe(userId: String) -> SSESubscriber? {
         let initial = view(userId) ?? "{}"
         return lock.withLock { () -> SSESubscriber? in
-            guard !stopping, subscribers.count < SSEHub.maxSubscribers else { return nil }
+            guard !stopping, subscribers.count < SSEHub.maxSubscribers,
+                  subscribers.lazy.filter({ $0.userId == userId }).count < SSEHub.maxSubscribersPerUser
+            else { return nil }
             let subscriber = SSESubscriber(userId: userId, hub: self, nowMs: Clock.monotonicMs())
             subscriber.lastSnapshot = initial
-            subscriber.waiting = SSEHub.event(initial)
+            subscriber.waiting = [SSEHub.event(initial)]
             subscribers.append(subscriber)
             return subscriber
         }
@@ -110,7 +126,7 @@ public final class SSEHub {
             for subscriber in subscribers {
                 guard let json = views[subscriber.userId], json != subscriber.lastSnapshot else { continue }
                 subscriber.lastSnapshot = json
-                subscriber.waiting = SSEHub.event(json)
+                subscriber.enqueue(SSEHub.event(json))
                 subscriber.waker?.wake()
             }
         }
@@ -120,7 +136,7 @@ public final class SSEHub {
     public func tick(keepaliveSeconds: Int) {
         let now = Clock.monotonicMs()
         lock.withLock {
-            for subscriber in subscribers where !subscriber.keepaliveDue && subscriber.waiting == nil
+            for subscriber in subscribers where !subscriber.keepaliveDue && subscriber.waiting.isEmpty
                 && now - subscriber.lastActivityMs >= Int64(keepaliveSeconds) * 1000 {
                 subscriber.keepaliveDue = true
                 subscriber.lastActivityMs = now

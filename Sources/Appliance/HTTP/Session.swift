@@ -5,9 +5,14 @@ import Relay
 public final class Session {
     public static let tokenTTL: Int64 = 86400
     let throttle = LoginThrottle()
-    /// Spent on unknown users too, so the answer's timing does not tell which user names exist.
-    let decoy = PasswordHash(iterations: PasswordHash.defaultIterations, salt: [UInt8](repeating: 7, count: 16),
-                             hash: [UInt8](repeating: 0, count: 32))
+    /// Spent on unknown users too, so the answer's timing does not tell which user names exist: at the iteration
+    /// count the configured hashes use (issue #15: a fixed default told them apart when the counts differ).
+    static func decoy(for config: Config) -> PasswordHash {
+        let iterations = config.users.lazy.compactMap { $0.passwordHash.flatMap { PasswordHash.parse($0.value) } }
+            .first?.iterations ?? PasswordHash.defaultIterations
+        return PasswordHash(iterations: iterations, salt: [UInt8](repeating: 7, count: 16),
+                            hash: [UInt8](repeating: 0, count: 32))
+    }
 
     public init() {}
 
@@ -23,9 +28,9 @@ public final class Session {
         }
         let user = config.users.first { $0.username == username }
         let hash = user?.passwordHash.flatMap { PasswordHash.parse($0.value) }
-        let valid = (hash ?? decoy).verify(password) && hash != nil
+        let valid = (hash ?? Session.decoy(for: config)).verify(password) && hash != nil
         guard valid, let user else {
-            throttle.failed(user: username, address: request.remoteAddress, nowMs: now)
+            throttle.failed(user: username, address: request.remoteAddress, nowMs: now, knownUser: user != nil)
             Log.warn("auth.login_failed", [("username", username), ("addr", request.remoteAddress)])
             return Router.error(401, "Invalid username or password")
         }
@@ -41,9 +46,10 @@ public final class Session {
               headers: [("Set-Cookie", RequestAuth.clearCookie)])
     }
 
-    /// HttpOnly and SameSite=Lax always; Secure when a reverse proxy says the client came over HTTPS.
+    /// HttpOnly and SameSite=Strict always (issue #15: no cross-site navigation carries it); Secure when a reverse
+    /// proxy says the client came over HTTPS.
     static func cookie(_ token: String, _ request: HTTPRequestHead) -> String {
-        var cookie = "jwt=\(token); Path=/; Max-Age=\(tokenTTL); HttpOnly; SameSite=Lax"
+        var cookie = "jwt=\(token); Path=/; Max-Age=\(tokenTTL); HttpOnly; SameSite=Strict"
         let proto = request.header("X-Forwarded-Proto")?.split(separator: ",").first.map { String($0) } ?? ""
         if proto.trimmingSpaces().lowercasedASCII() == "https" { cookie += "; Secure" }
         return cookie

@@ -2,6 +2,10 @@ import Relay
 
 /// A strict RFC 8259 parser: UTF-8 validated, depth-limited, no trailing commas, comments, NaN or leading zeros,
 /// duplicate member names rejected. Pure: bytes in, value or a positioned error out.
+/// Every parse is linear in its input and bounded: at most `maxMembers` member names in the whole document (a
+/// request or a relay message has a few dozen; only the configuration and state files pass a larger bound), and
+/// duplicates are found with a set once an object has more than a few members (issue #15: comparing each name
+/// with every earlier one took seconds for one 256 KiB message, on the thread that carries every relay).
 public struct JSONParseError: Error, Equatable {
     public let message: String
     /// Byte offset of the problem, and its 1-based line and column (columns count bytes).
@@ -14,13 +18,21 @@ public struct JSONParseError: Error, Equatable {
 
 public struct JSONParser {
     public static let defaultMaxDepth = 64
+    /// Member names in one document: far above any API request or relay message, far below a costly parse.
+    public static let defaultMaxMembers = 4096
+    /// For files Sluice itself reads (configuration, state): large inventories are legitimate there.
+    public static let fileMaxMembers = 1 << 20
+    /// Objects up to this many members are checked for duplicates by comparison (cheaper than hashing).
+    static let linearDuplicateCheck = 8
 
-    public static func parse(_ text: String, maxDepth: Int = defaultMaxDepth) throws(JSONParseError) -> JSONValue {
-        try parse(Array(text.utf8), maxDepth: maxDepth)
+    public static func parse(_ text: String, maxDepth: Int = defaultMaxDepth,
+                             maxMembers: Int = defaultMaxMembers) throws(JSONParseError) -> JSONValue {
+        try parse(Array(text.utf8), maxDepth: maxDepth, maxMembers: maxMembers)
     }
 
-    public static func parse(_ bytes: [UInt8], maxDepth: Int = defaultMaxDepth) throws(JSONParseError) -> JSONValue {
-        var parser = JSONParser(bytes: bytes, maxDepth: maxDepth)
+    public static func parse(_ bytes: [UInt8], maxDepth: Int = defaultMaxDepth,
+                             maxMembers: Int = defaultMaxMembers) throws(JSONParseError) -> JSONValue {
+        var parser = JSONParser(bytes: bytes, maxDepth: maxDepth, maxMembers: maxMembers)
         if let bad = UTF8Check.firstInvalid(bytes) { throw parser.error("invalid UTF-8", at: bad) }
         parser.skipSpace()
         let value = try parser.value(depth: 0)
@@ -31,11 +43,14 @@ public struct JSONParser {
 
     let bytes: [UInt8]
     let maxDepth: Int
+    let maxMembers: Int
     var index = 0
+    var memberCount = 0
 
-    init(bytes: [UInt8], maxDepth: Int) {
+    init(bytes: [UInt8], maxDepth: Int, maxMembers: Int) {
         self.bytes = bytes
         self.maxDepth = maxDepth
+        self.maxMembers = maxMembers
     }
 
     func error(_ message: String, at offset: Int? = nil) -> JSONParseError {
@@ -82,6 +97,7 @@ public struct JSONParser {
         if depth > maxDepth { throw error("nesting deeper than \(maxDepth)") }
         index += 1
         var members: [(String, JSONValue)] = []
+        var names: Set<String>? = nil   // built once the object outgrows the linear check
         skipSpace()
         if index < bytes.count && bytes[index] == UInt8(ascii: "}") {
             index += 1
@@ -91,9 +107,23 @@ public struct JSONParser {
             skipSpace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a member name") }
             let nameStart = index
+            memberCount += 1
+            if memberCount > maxMembers { throw error("more than \(maxMembers) member names", at: nameStart) }
             let name = try string()
-            for (existing, _) in members where existing == name {
-                throw error("duplicate member name \"\(name)\"", at: nameStart)
+            if names != nil {
+                if names!.insert(name).inserted == false {
+                    throw error("duplicate member name \"\(name)\"", at: nameStart)
+                }
+            } else {
+                for (existing, _) in members where existing == name {
+                    throw error("duplicate member name \"\(name)\"", at: nameStart)
+                }
+                if members.count >= JSONParser.linearDuplicateCheck {
+                    var set = Set<String>(minimumCapacity: members.count * 2)
+                    for (existing, _) in members { set.insert(existing) }
+                    set.insert(name)
+                    names = set
+                }
             }
             skipSpace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':'") }

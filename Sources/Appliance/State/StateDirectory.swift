@@ -81,7 +81,7 @@ public final class StateDirectory {
             return nil
         }
         do {
-            return try JSONParser.parse(bytes)
+            return try JSONParser.parse(bytes, maxMembers: JSONParser.fileMaxMembers)
         } catch {
             quarantine(name, problem: error.description)
             return nil

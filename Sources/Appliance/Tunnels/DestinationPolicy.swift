@@ -13,6 +13,14 @@ enum IPBytes {
         return bytes
     }
 
+    /// The address a connect(2) to `address` really reaches: Linux connects to the unspecified address (`0.0.0.0`,
+    /// `::`, and so `0`, which resolves to `0.0.0.0`) as loopback, so a deny of `127.0.0.0/8` or `::1` must hold
+    /// for them too (issue #15).
+    static func effective(_ address: [UInt8]) -> [UInt8] {
+        guard address.allSatisfy({ $0 == 0 }) else { return address }
+        return address.count == 4 ? [127, 0, 0, 1] : [UInt8](repeating: 0, count: 15) + [1]
+    }
+
     static func matches(_ address: [UInt8], network: [UInt8], prefix: Int) -> Bool {
         guard address.count == network.count else { return false }
         var bits = prefix
@@ -74,12 +82,18 @@ public struct DestinationPolicy {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    /// `host` as asked (a name or an IP literal), `address` one address it resolved to.
+    /// `host` as asked (a name or an IP literal), `address` one address it resolved to (the caller connects to
+    /// that very address). Numeric forms such as `0` or `127.1` are not IP literals here: they reach this as
+    /// the address they resolved to. Deny is checked against the address as given and the one the kernel will
+    /// reach; allow against the one it will reach.
     public func allows(host: String, address: String, port: Int) -> Bool {
-        guard let bytes = IPBytes.parse(address) else { return false }
+        guard let given = IPBytes.parse(address) else { return false }
+        let reached = IPBytes.effective(given)
         let name: String? = IPBytes.parse(host) == nil ? DestinationPolicy.normalizedName(host) : nil
-        if denyRules.contains(where: { $0.matches(name: name, address: bytes, port: port) }) { return false }
-        return allowRules.contains { $0.matches(name: name, address: bytes, port: port) }
+        if denyRules.contains(where: {
+            $0.matches(name: name, address: reached, port: port) || $0.matches(name: name, address: given, port: port)
+        }) { return false }
+        return allowRules.contains { $0.matches(name: name, address: reached, port: port) }
     }
 
     public func allows(address: String, port: Int) -> Bool { allows(host: address, address: address, port: port) }

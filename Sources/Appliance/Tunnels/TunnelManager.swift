@@ -7,6 +7,16 @@ enum AttemptReport {
     case traffic(bytesIn: Int64, bytesOut: Int64, active: Int)
 }
 
+public enum ConnectOutcome {
+    case accepted
+    /// A non-admin already holds their share of the registry (→ 429).
+    case userLimit
+    /// `limits.maxTunnels` entries and none of them idle and unconfigured (→ 503).
+    case registryFull
+    /// The control thread did not answer in time (→ 500).
+    case unavailable
+}
+
 public enum TunnelCommandResult {
     case done
     case notFound
@@ -74,21 +84,48 @@ public final class TunnelManager {
 
     // MARK: commands (any thread; each waits for the control thread so the answer reflects the change)
 
-    /// false when the control thread did not answer, or when a new name would exceed `limits.maxTunnels` (each
-    /// tunnel holds listeners and sessions: the registry must not grow without bound).
-    public func connect(_ request: ConnectRequest, user: User) -> Bool {
-        var accepted = false
+    /// Each tunnel holds listeners and sessions, so the registry is bounded by `limits.maxTunnels`; a non-admin
+    /// may hold at most `userShare` of it (issue #15: one user filled it and an admin's connect failed). Room is
+    /// made by dropping idle entries (stopped or failed) that the configuration does not list: the requester's
+    /// own first, then anyone's, oldest first.
+    public func connect(_ request: ConnectRequest, user: User) -> ConnectOutcome {
+        var outcome = ConnectOutcome.unavailable
         let answered = reactor.call { [self] in
-            let limit = self.config.limits.maxTunnels
-            if self.entries[request.name.text] == nil && self.entries.count >= limit {
-                Log.warn("tunnel.limit_reached", [("tunnel", request.name.text), ("maxTunnels", String(limit))])
-                return
+            let name = request.name.text
+            if self.entries[name] == nil {
+                let limit = self.config.limits.maxTunnels
+                if !user.admin {
+                    let mine = self.order.filter { self.entries[$0].map { !$0.fromConfig && $0.requesterId == user.id } ?? false }
+                    if mine.count >= TunnelManager.userShare(limit) && !self.evictIdle(among: mine) {
+                        Log.warn("tunnel.user_limit_reached", [("tunnel", name), ("user", user.id)])
+                        outcome = .userLimit
+                        return
+                    }
+                }
+                if self.entries.count >= limit && !self.evictIdle(among: self.order) {
+                    Log.warn("tunnel.limit_reached", [("tunnel", name), ("maxTunnels", String(limit))])
+                    outcome = .registryFull
+                    return
+                }
             }
-            self.launch(request)
+            self.launch(request, requester: user.id)
             self.remember { $0.connected(request, userId: user.id) }
-            accepted = true
+            outcome = .accepted
         }
-        return answered && accepted
+        return answered ? outcome : .unavailable
+    }
+
+    /// A non-admin's share of `maxTunnels`: a quarter, at least one.
+    static func userShare(_ maxTunnels: Int) -> Int { max(1, maxTunnels / 4) }
+
+    /// Removes the first entry of `names` that nothing runs for and the configuration does not list.
+    private func evictIdle(among names: [String]) -> Bool {
+        for name in names {
+            guard let entry = entries[name], !entry.fromConfig, entry.attempt == 0, !entry.waiting else { continue }
+            remove(entry)
+            return true
+        }
+        return false
     }
 
     public func disconnect(_ name: String, user: User) -> TunnelCommandResult {
@@ -107,25 +144,55 @@ public final class TunnelManager {
         }
     }
 
-    /// SIGHUP: tunnels of removed hosts stop and leave the registry; tunnels of changed hosts restart; new
-    /// configured tunnels are listed; tunnels of unchanged hosts keep running.
+    /// SIGHUP: tunnels of removed hosts stop and leave the registry; tunnels whose requester may no longer use
+    /// their source or managed endpoint host stop (issue #15: a reload must revoke access, not restart it);
+    /// tunnels of changed hosts (or whose endpoint changed) restart with the new inventory; new configured tunnels
+    /// are listed; tunnels of unchanged hosts keep running.
     public func reload(_ newConfig: Config) {
         reactor.call { [self] in
             let old = self.config
             self.config = newConfig
-            for name in self.order {
+            for name in Array(self.order) {
                 guard let entry = self.entries[name] else { continue }
                 guard let host = newConfig.host(id: entry.hostId) else {
                     self.remove(entry)
                     continue
                 }
-                if old.host(id: entry.hostId) != host, entry.request != nil, entry.attempt != 0 || entry.waiting {
-                    entry.request?.host = host
+                guard var request = entry.request else { continue }
+                let active = entry.attempt != 0 || entry.waiting
+                // a configured tunnel started on its owner's authority (autoStart) follows the host's new owner
+                if entry.fromConfig, let before = old.host(id: entry.hostId), entry.requesterId == before.owner {
+                    entry.requesterId = host.owner
+                }
+                let requester = entry.requesterId.flatMap { newConfig.user(id: $0) }
+                let endpoint = requester.flatMap {
+                    EndpointLookup.managedEndpoint(request.endpointHost, config: newConfig, user: $0)
+                }
+                var revoked: String?
+                if requester == nil || !newConfig.mayUse(host, requester!) {
+                    revoked = "Access to host not allowed after a configuration reload"
+                } else if request.endpoint != nil && endpoint == nil {
+                    revoked = "Endpoint host '\(request.endpointHost)' not found"
+                }
+                // a direct remote tunnel's target was checked against `destinations` when it started
+                let recheck = request.mode == .remote && endpoint == nil && old.destinations != newConfig.destinations
+                let changed = old.host(id: entry.hostId) != host || request.endpoint != endpoint || recheck
+                request.host = host
+                request.endpoint = endpoint
+                entry.request = request
+                if let revoked {
+                    guard active else { continue }
+                    self.release(entry)
+                    entry.retryCount = 0
+                    var status = TunnelStatus(state: .failed)
+                    status.reason = revoked
+                    status.errorType = ErrorClassifier.classify(revoked)
+                    self.setStatus(entry, status)
+                    Log.warn("tunnel.revoked", [("tunnel", name), ("reason", revoked)])
+                } else if changed && active {
                     self.release(entry)
                     entry.retryCount = 0
                     self.beginAttempt(entry, keepWaiting: false)
-                } else {
-                    entry.request?.host = host
                 }
             }
             let known = Set(self.order)
@@ -134,7 +201,7 @@ public final class TunnelManager {
             for name in configured where !known.contains(name) {
                 if let request = self.configuredRequest(named: name), request.autoStart,
                    !self.autostart.stopped.contains(name) {
-                    self.launch(request)
+                    self.launch(request, requester: request.host.owner)
                 }
             }
             for name in self.order {
@@ -195,10 +262,11 @@ public final class TunnelManager {
         return answered ? result : .unavailable
     }
 
-    private func launch(_ request: ConnectRequest) {
+    private func launch(_ request: ConnectRequest, requester: String) {
         let entry = entry(for: request.name.text, hostId: request.host.id)
         release(entry)
         entry.request = request
+        entry.requesterId = requester
         entry.retryCount = 0
         beginAttempt(entry, keepWaiting: false)
     }
@@ -225,7 +293,7 @@ public final class TunnelManager {
             for (index, tunnel) in host.tunnels.enumerated() where tunnel.autoStart {
                 guard let request = TunnelManager.request(configured: host, index: index, tunnel: tunnel, config: config),
                       !autostart.stopped.contains(request.name.text) else { continue }
-                launch(request)
+                launch(request, requester: host.owner)
                 Log.info("tunnel.autostart", [("tunnel", request.name.text), ("source", "config")])
             }
         }
@@ -236,7 +304,7 @@ public final class TunnelManager {
             }
             switch ConnectValidation.validate(body: Array(JSONWriter.write(item.body).utf8), config: config, user: user) {
             case .success(let request):
-                launch(request)
+                launch(request, requester: user.id)
                 Log.info("tunnel.autostart", [("tunnel", item.name), ("source", "api")])
             case .failure(let error):
                 Log.warn("tunnel.autostart_skipped", [("tunnel", item.name), ("reason", error.message)])

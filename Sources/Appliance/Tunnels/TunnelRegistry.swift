@@ -30,6 +30,9 @@ final class TunnelEntry {
     let hostId: Int
     /// nil until the tunnel is connected once (configured tunnels are listed before that).
     var request: ConnectRequest?
+    /// Who asked for the running request (a configured tunnel: its host's owner). A reload checks that this user
+    /// may still use the tunnel's hosts, and looks its managed endpoint up again as this user.
+    var requesterId: String?
     var status: TunnelStatus
     var fromConfig: Bool
 

@@ -141,7 +141,7 @@ $("login-form").onsubmit = (e) => {
 };
 $("token-form").onsubmit = (e) => {
   e.preventDefault(); const t = $("token").value.trim(); if (!t) return;
-  document.cookie = "jwt=" + encodeURIComponent(t) + "; Path=/; SameSite=Lax" + (location.protocol === "https:" ? "; Secure" : "");
+  document.cookie = "jwt=" + encodeURIComponent(t) + "; Path=/; SameSite=Strict" + (location.protocol === "https:" ? "; Secure" : "");
   $("token").value = ""; start();
 };
 $("logout").onclick = () => api("users/logout", {method: "POST"}).then(() => {

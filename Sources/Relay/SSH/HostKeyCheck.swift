@@ -58,8 +58,14 @@ enum HostKeyCheck {
     /// OpenSSH's host column: the bare address on port 22, `[ip]:port` elsewhere.
     static func hostColumn(ip: String, port: Int) -> String { port == 22 ? ip : "[\(ip)]:\(port)" }
 
+    /// known_hosts is read, checked, extended and rewritten by the tunnel thread and the c2s thread: one lock for
+    /// the whole sequence, so two first-use records cannot write `known_hosts.tmp` at once or lose each other.
+    static let fileLock = Lock()
+
     static func trustOnFirstUse(_ session: OpaquePointer, blob: [UInt8], keyBits: Int32, ip: String, port: Int,
                                 path: String) -> String? {
+        fileLock.lock()
+        defer { fileLock.unlock() }
         guard keyBits != CSSH2_KH_KEY_UNKNOWN else { return "unsupported host key type" }
         guard let hosts = libssh2_knownhost_init(session) else { return "cannot create a known_hosts store" }
         defer { libssh2_knownhost_free(hosts) }

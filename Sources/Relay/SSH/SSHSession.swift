@@ -67,7 +67,9 @@ public struct SSHForward {
 /// dies; `close` ends it without reporting.
 public final class SSHSession {
     static let connectTimeoutMs: Int64 = 15_000
-    static let setupTimeoutMs: Int64 = 45_000
+    /// The attempt's own bound is the tunnel manager's 60 s watchdog (tunnels-api.md §8): this one only backs
+    /// it (and bounds C2S sessions), so it must not cut an attempt shorter (issue #15: it failed after 45 s).
+    static let setupTimeoutMs: Int64 = 60_000
 
     enum Phase { case idle, connecting, handshake, auth, forwarding, ready, closed }
 
@@ -146,6 +148,7 @@ public final class SSHSession {
     public func close() {
         onUp = nil
         onDown = nil
+        cancelRemoteForward()   // the server's listener is gone before the stop is reported (SSHForwardCancel)
         teardown()
     }
 

@@ -8,6 +8,9 @@ public final class StreamTable {
     public static let chunk = 16 * 1024
     public static let maxPending = 1 << 20
     static let resumeBelow = 256 << 10
+    /// Unwritten bytes of all streams of one relay together (issue #15: 512 streams × 1 MiB each was the only
+    /// bound); pressure ends once the total is back under a quarter of it.
+    public static let maxTotalPending = 4 << 20
 
     final class Stream {
         let id: Int
@@ -36,7 +39,8 @@ public final class StreamTable {
     public var onData: ((Int, [UInt8]) -> Void)?
     /// A stream ended: nil when it closed normally, else why it failed.
     public var onClosed: ((Int, String?) -> Void)?
-    /// true: some stream holds `maxPending` unwritten bytes (stop feeding `write`); false: all drained below a quarter.
+    /// true: some stream holds `maxPending` unwritten bytes, or all of them `maxTotalPending` (stop feeding
+    /// `write`); false: every stream below a quarter of its bound, and the total below a quarter of its own.
     public var onPressure: ((Bool) -> Void)?
 
     public init(reactor: Reactor) { self.reactor = reactor }
@@ -143,11 +147,15 @@ public final class StreamTable {
     }
 
     private func checkPressure() {
-        let most = streams.values.reduce(0) { max($0, $1.queued) }
-        if !pressure && most >= StreamTable.maxPending {
+        var most = 0, total = 0
+        for stream in streams.values {
+            most = max(most, stream.queued)
+            total += stream.queued
+        }
+        if !pressure && (most >= StreamTable.maxPending || total >= StreamTable.maxTotalPending) {
             pressure = true
             onPressure?(true)
-        } else if pressure && most < StreamTable.resumeBelow {
+        } else if pressure && most < StreamTable.resumeBelow && total < StreamTable.maxTotalPending / 4 {
             pressure = false
             onPressure?(false)
         }

@@ -15,6 +15,11 @@ public final class WebSocketLink {
     /// Text waiting to go out: the owner stops producing above `highWater` and `onDrain` fires below `lowWater`.
     public static let highWater = 1 << 20
     public static let lowWater = 256 << 10
+    /// Replies this side makes to the peer (pongs, close answers) that have not left yet: above this the link stops
+    /// reading until everything queued has gone out, so a peer that pings without reading cannot grow memory.
+    public static let controlLimit = 16 << 10
+    /// Whatever is queued (the owner's text included): above this nothing more is read from the peer.
+    public static let inputStopQueued = highWater + (64 << 10)
 
     public struct Codes {
         public static let normal: UInt16 = 1000
@@ -45,6 +50,12 @@ public final class WebSocketLink {
     // frames going out: whole control/text frames, and the binary frame being spliced
     private var out: [UInt8] = []
     private var outStart = 0
+    /// Bytes of control frames queued since the last one queued had gone out, and where in `out` that last one
+    /// ends: once `outStart` passes it, every control frame has left (text queued after it does not matter).
+    private var controlQueued = 0
+    private var controlEnd = 0
+    /// When output last made progress, or was last empty: a peer that reads nothing for the idle limit is dropped.
+    private var lastTxMs: Int64
     private var spliceHeader: [UInt8] = []
     private var spliceHeaderSent = 0
     private var spliceLeft = 0
@@ -94,6 +105,7 @@ public final class WebSocketLink {
         let now = Clock.monotonicMs()
         lastRxMs = now
         lastPingMs = now
+        lastTxMs = now
         early.withUnsafeBytes { if let base = $0.baseAddress { rx.copyMemory(from: base, byteCount: $0.count) } }
         rxEnd = early.count
     }
@@ -154,6 +166,8 @@ public final class WebSocketLink {
             if nowMs - closingSinceMs > WebSocketLink.closeGraceMs { end() }
             return
         }
+        // a peer that takes none of our output for the idle limit is gone, whatever it still sends
+        if outputBlocked && nowMs - lastTxMs > WebSocketLink.idleLimitMs { return end() }
         // a link that does not read (paused by its owner or its stream) cannot see pongs: not idle then
         if wantsInput && nowMs - lastRxMs > WebSocketLink.idleLimitMs { return close(Codes.goingAway, "idle") }
         if nowMs - lastPingMs >= WebSocketLink.pingIntervalMs {
@@ -182,6 +196,7 @@ public final class WebSocketLink {
             let after = (rxStart, rxEnd, outStart, out.count, spliceLeft, bytesDown)
             if before == after { break }
         }
+        if !outputBlocked { lastTxMs = Clock.monotonicMs() }
         if drainArmed && outputQueued < WebSocketLink.lowWater {
             drainArmed = false
             onDrain?()
@@ -193,7 +208,12 @@ public final class WebSocketLink {
     private var peerGone = false
     private var broken = false
 
-    private var wantsInput: Bool { !inputPaused && !sinkBlocked && !peerGone }
+    private var wantsInput: Bool { !inputPaused && !sinkBlocked && !peerGone && !outputBacklogged }
+
+    /// The peer does not read what it makes us send (tunnels-api.md §9: never buffered without bound).
+    private var outputBacklogged: Bool {
+        controlQueued > WebSocketLink.controlLimit || outputQueued > WebSocketLink.inputStopQueued
+    }
 
     /// False when the connection must end now (reset, or EOF without a closing handshake).
     private func receive() -> Bool {
@@ -231,7 +251,7 @@ public final class WebSocketLink {
             rxStart = rxEnd
             return true
         }
-        while !inputPaused && !sinkBlocked && !ended && !broken {
+        while !inputPaused && !sinkBlocked && !ended && !broken && !outputBacklogged {
             if frame == nil {
                 let scan = WebSocketFrame.scanHeader(UnsafeRawBufferPointer(start: rx + rxStart, count: rxEnd - rxStart),
                                                      maxPayload: WebSocketLink.maxFrame)
@@ -378,9 +398,20 @@ public final class WebSocketLink {
         if outStart > 0 && outStart == out.count {
             out.removeAll(keepingCapacity: out.capacity <= 64 * 1024)
             outStart = 0
+            controlEnd = 0
+        } else if outStart >= 64 * 1024 && outStart * 2 >= out.count {
+            // a peer that reads slowly but never catches up: drop what has gone out, or `out` only grows
+            out.removeFirst(outStart)
+            controlEnd = max(0, controlEnd - outStart)
+            outStart = 0
         }
-        out += WebSocketFrame.header(opcode, payloadLength: payload.count)
+        let header = WebSocketFrame.header(opcode, payloadLength: payload.count)
+        out += header
         out += payload
+        if opcode.isControl {
+            controlQueued += header.count + payload.count
+            controlEnd = out.count
+        }
     }
 
     /// False when the socket failed.
@@ -393,6 +424,7 @@ public final class WebSocketLink {
                 }
                 if n > 0 {
                     spliceHeaderSent += n
+                    lastTxMs = Clock.monotonicMs()
                     continue
                 }
                 return wouldBlock(n)
@@ -401,6 +433,7 @@ public final class WebSocketLink {
                 let n = splice(pipe.readFd, nil, fd, nil, spliceLeft, UInt32(SPLICE_F_MOVE | SPLICE_F_NONBLOCK))
                 if n > 0 {
                     spliceLeft -= n
+                    lastTxMs = Clock.monotonicMs()
                     pipe.buffered -= n
                     bytesDown += Int64(n)
                     if spliceLeft == 0 && sink < 0 {
@@ -415,6 +448,8 @@ public final class WebSocketLink {
                 let n = out.withUnsafeBytes { send(fd, $0.baseAddress! + outStart, $0.count - outStart, CL_MSG_NOSIGNAL) }
                 if n > 0 {
                     outStart += n
+                    lastTxMs = Clock.monotonicMs()
+                    if outStart >= controlEnd { controlQueued = 0 }
                     continue
                 }
                 return wouldBlock(n)

@@ -59,6 +59,8 @@ def request(port, method, path, body=None, token=None, cookie=None, headers=None
         h["Cookie"] = cookie
     if isinstance(body, (dict, list)):
         body = json.dumps(body)
+    if body is not None:
+        # what Termix's clients send; the JSON routes refuse other media types (cross-site POSTs, issue #15)
         h.setdefault("Content-Type", "application/json")
     conn.request(method, path, body=body, headers=h)
     r = conn.getresponse()

@@ -63,7 +63,9 @@ enum SSHTargetBuilder {
         let credentials: SSHCredentials
         if case .key(let keyFile, let passphrase) = host.auth {
             guard let key = FileIO.read(keyFile, limit: 64 * 1024) else {
-                return .refused("Authentication failed: cannot read the private key file \(keyFile)")
+                // the status goes to every user of the host: the path stays in the operator's log (issue #15)
+                Log.warn("ssh.key_unreadable", [("host", host.displayName), ("file", keyFile)])
+                return .refused("Authentication failed: cannot read the configured key")
             }
             let keyType = PrivateKeyInfo.describe(key)
             if let problem = PrivateKeyInfo.unsupportedInThisBuild(keyType) { return .refused(problem) }
@@ -103,6 +105,11 @@ enum SSHTargetBuilder {
             }
             guard let connectTo = SocketAddress(ip: bindHost, port: UInt16(truncatingIfNeeded: request.endpointPort)) else {
                 return .refused("Cannot connect to \(request.bindHost): host names are not resolved yet, use an IP address")
+            }
+            // every connection the server forwards back leaves from the appliance: `destinations` decides
+            // (issue #15; the target is fixed, so checking it here and again after a reload covers them all)
+            guard DestinationPolicy(config.destinations).allows(address: connectTo.ipString, port: request.endpointPort) else {
+                return .refused(DestinationPolicy.refusal(host: connectTo.ipString, port: request.endpointPort))
             }
             let listenHost = request.targetHost.isEmpty ? "127.0.0.1" : request.targetHost
             return .ready(placeholder, .remote(listenHost: listenHost, listenPort: request.sourcePort, connectTo: connectTo))
