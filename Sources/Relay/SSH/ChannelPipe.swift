@@ -209,10 +209,12 @@ final class ChannelPipe {
             return abort()
         }
         var bytes = Array(UnsafeRawBufferPointer(start: up + upStart, count: upEnd - upStart))
-        // if-case chains, not switches: the Embedded -Osize build took the wrong case of a switch over this result
+        // Not `switch SOCKS5.greeting(…)`/`switch SOCKS5.request(…)` sending SOCKS5's constant answers: measured
+        // again after the swift_bridgeObjectRetain fix (issue #13), that form built with Embedded Swift 6.3.1 -Osize
+        // answers a valid greeting 05 01 00 with 05 FF, on aarch64 and x86_64 alike and with or without
+        // Sources/CSupport/EmbeddedRuntimeFixes.c: a defect of its own, not #13. So the greeting is checked here with
+        // answers built at run time (`bytes`), and the request's result is matched with if-case chains.
         if !greeted {
-            // checked here, with answers built at run time: in the Embedded product the constant [5, 0] that
-            // SOCKS5.greeting returns arrived as 05 FF (two same-sized constant arrays got confused)
             guard bytes.count >= 2 else { return }
             let count = Int(bytes[1])
             guard bytes[0] == 5, bytes.count >= 2 + count else {
@@ -264,7 +266,8 @@ final class ChannelPipe {
         size < maxPacketData ? size : size / maxPacketData * maxPacketData
     }
 
-    /// Never a constant array: the Embedded product confused same-sized constant byte arrays.
+    /// Never a constant array: with SOCKS5's constant answers the Embedded product sent 05 FF for 05 00
+    /// (see `negotiate`).
     @inline(never)
     static func bytes(_ first: UInt8, _ second: UInt8) -> [UInt8] {
         var result = [UInt8](repeating: first, count: 2)

@@ -1,8 +1,11 @@
 import CLinux
 import CSSH2
 
-/// What to log in with. A struct rather than an enum with payloads: Embedded Swift (-Osize) mis-matched the
-/// multi-payload enum this was at first, and the product build is the one that ships.
+/// What to log in with. A struct rather than an enum with payloads: measured again after the swift_bridgeObjectRetain
+/// fix (issue #13), the enum form (`none`, `password(String)`, `privateKey(key:passphrase:keyType:)`) built with
+/// Embedded Swift 6.3.1 -Osize failed every login on aarch64 and x86_64, with Sources/CSupport/EmbeddedRuntimeFixes.c
+/// in place: `guard case .password(let secret) = credentials` did not match what a `switch` over the same value had
+/// taken as `.password` (likewise `.privateKey`). The product build is the one that ships.
 public struct SSHCredentials {
     public enum Kind { case anonymous, password, privateKey }
 
