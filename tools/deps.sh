@@ -24,7 +24,8 @@ quiet() {
 }
 
 HOST_PACKAGES="make file curl xz-utils dpkg-dev patch pkg-config qemu-user-static openssh-server openssh-client \
-  socat python3 python3-pip netcat-openbsd procps iproute2 iptables wrk jq systemd util-linux chromium chromium-driver"
+  socat python3 python3-pip netcat-openbsd procps iproute2 iptables wrk jq systemd util-linux chromium chromium-driver \
+  dropbear-bin"
 
 host() {
   local missing=()
@@ -42,6 +43,17 @@ host() {
   elif [ ! -f "$src" ] && [ -f /etc/apt/sources.list ]; then
     grep -E '^deb ' /etc/apt/sources.list | sed 's/^deb /deb-src /' > /etc/apt/sources.list.d/sluice-deb-src.list
     touch "$src"; changed=1
+  fi
+  # and for the next suite (trixie): source packages only, never binary entries (the sysroots keep bookworm's); its
+  # versions are used only where SOURCE_PINS names them
+  local next=/etc/apt/sources.list.d/sluice-deb-src-trixie.sources
+  if [ ! -f "$next" ] && [ -f /etc/apt/sources.list.d/debian.sources ]; then
+    sed -e 's/^Types:.*/Types: deb-src/' -e '/^Suites:/s/bookworm/trixie/g' /etc/apt/sources.list.d/debian.sources > "$next"
+    changed=1
+  elif [ ! -f "$next" ] && [ -f /etc/apt/sources.list ]; then
+    grep -E '^deb ' /etc/apt/sources.list | sed -e 's/^deb /deb-src /' -e 's/ bookworm/ trixie/' \
+      > /etc/apt/sources.list.d/sluice-deb-src-trixie.list
+    touch "$next"; changed=1
   fi
   if [ $changed = 1 ] || [ ${#missing[@]} -gt 0 ] || ! ls /var/lib/apt/lists/*Sources* >/dev/null 2>&1 \
      || ! ls /var/lib/apt/lists/*arm64_Packages* >/dev/null 2>&1; then
