@@ -85,7 +85,8 @@ public final class SSHSession {
     private var auth: SSHAuth?
     private var startedMs: Int64 = 0
     private var watchedMask: UInt32 = 0
-    private var lastKernelPending = 0
+    /// Keepalive replies counted by libssh2 (patches/libssh2/0003): each is a real answer from the peer.
+    private var lastReplies: UInt = 0
     var listenerFd: Int32 = -1
     /// Off epoll after EMFILE until the next tick.
     var listenerPaused = false
@@ -175,8 +176,8 @@ public final class SSHSession {
             guard io.flush() else { return finish(peerGoneReason()) }
             let readable = events & CL_EPOLLIN != 0
             let hangup = events & (CL_EPOLLRDHUP | CL_EPOLLHUP | CL_EPOLLERR) != 0
-            if hangup && !readable && !wantsTransport {
-                // nobody reads the transport while idle, so the hang-up is all there is to learn
+            if hangup && !readable {
+                // nothing left to read, so the hang-up is all there is to learn
                 let error = TCPSocket.connectResult(io.fd)
                 return finish(error == 0 ? "Connection closed by remote host" : errnoReason(error))
             }
@@ -288,31 +289,32 @@ public final class SSHSession {
             if nowMs - startedMs > SSHSession.setupTimeoutMs { finish("SSH session setup timed out") }
         case .ready:
             guard let s = session, let io else { return }
+            let generation = io.rxGeneration
+            serviceTransport()
+            if let why = transportFailure() { return finish(why) }
             if target.keepaliveIntervalMs > 0 {
-                var next: Int32 = 0
-                _ = libssh2_keepalive_send(s, &next)
-                // replies that no channel read yet still prove the peer alive
-                let inKernel = io.kernelPending()
-                if inKernel > lastKernelPending { io.touch() }
-                lastKernelPending = inKernel
+                // only what libssh2 has read counts as life: a reply to our keepalive, or any other packet
+                let replies = UInt(libssh2_keepalive_replies(s))
+                if replies != lastReplies {
+                    lastReplies = replies
+                    io.touch()
+                }
                 let limit = Int64(keepaliveSeconds) * 1000 * Int64(max(0, target.keepaliveCountMax) + 1)
                 if nowMs - io.lastRxMs > limit { return finish("Keepalive timeout") }
+                var next: Int32 = 0
+                _ = libssh2_keepalive_send(s, &next)
             }
             if listenerPaused && listenerFd >= 0 {
                 listenerPaused = false
                 _ = reactor.watch(listenerFd, events: CL_EPOLLIN) { [self] _ in self.acceptLocal() }
             }
-            if remoteListener != nil || !zombies.isEmpty { pumpAll() } else { settle() }
+            if remoteListener != nil || !zombies.isEmpty || io.rxGeneration != generation { pumpAll() } else { settle() }
         case .idle, .closed:
             break
         }
     }
 
     var outputBlocked: Bool { (io?.pending ?? 0) > SSHIO.highWater }
-
-    var wantsTransport: Bool {
-        remoteListener != nil || !opening.isEmpty || !zombies.isEmpty || pipes.contains { $0.wantsTransport }
-    }
 
     /// Progresses every stream until no new bytes arrive: libssh2 files what one channel's read pulled in under
     /// other channels, where epoll cannot see it.
@@ -325,6 +327,7 @@ public final class SSHSession {
             processOpens()
             for pipe in pipes { pipe.progress() }
             if !zombies.isEmpty { zombies = zombies.filter { libssh2_channel_free($0) == LIBSSH2_ERROR_EAGAIN } }
+            serviceTransport()
             if let why = transportFailure() { return finish(why) }
             rounds += 1
             if io.rxGeneration == generation || rounds >= 64 { break }
@@ -340,15 +343,25 @@ public final class SSHSession {
         if io.rxGeneration != generation || !opening.isEmpty { pumpAll() } else { settle() }
     }
 
-    /// Flushes and sets the session socket's interest: input only while something will read the transport (else
-    /// level-triggered EPOLLIN would spin on unread keepalive replies), output while bytes are queued.
+    /// Reads whatever the transport holds that no channel call took in: with no channel open (or none reading) the
+    /// server's `keepalive@openssh.com` probes must still be answered, the replies to our keepalives consumed and a
+    /// disconnect seen at once. Costs nothing after an EAGAIN until epoll reports input (`SSHIO.drained`). What it
+    /// reads for a channel that is not reading is bounded by that channel's window.
+    func serviceTransport() {
+        guard let s = session, let io, !io.drained, fatal == nil else { return }
+        let rc = libssh2_session_process(s)
+        if rc < 0 && fatal == nil { fatal = peerGoneReason() }
+    }
+
+    /// Flushes and sets the session socket's interest: input always once ready (the transport is read even with no
+    /// channel open: `serviceTransport`), output while bytes are queued.
     func settle() {
         guard let io, phase != .closed else { return }
         guard io.flush() else { return finish(peerGoneReason()) }
         var mask: UInt32
         switch phase {
         case .connecting: mask = CL_EPOLLOUT
-        case .ready: mask = wantsTransport ? CL_EPOLLIN : CL_EPOLLRDHUP
+        case .ready: mask = CL_EPOLLIN | CL_EPOLLRDHUP
         default: mask = CL_EPOLLIN
         }
         if io.pending > 0 { mask |= CL_EPOLLOUT }
