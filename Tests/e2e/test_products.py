@@ -40,7 +40,7 @@ def test_version(product):
     arch, flavour = label.split("-")
     libc = "musl" if flavour == "mbedtls" else "gnu"      # the small flavour links musl
     assert lines[0].startswith("sluice ") and lines[0].endswith(f" {arch}-unknown-linux-{libc}"), lines[0]
-    assert any(l.startswith("libssh2 1.10.0") and f"crypto: {flavour}" in l for l in lines), out
+    assert any(l.startswith("libssh2 1.11.1") and f"crypto: {flavour}" in l for l in lines), out
     assert any(l.startswith("mbedTLS 2.28") for l in lines), out
     assert any(l.startswith("libmicrohttpd 0.9.75") for l in lines), out
 
