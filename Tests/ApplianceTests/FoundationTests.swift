@@ -102,6 +102,7 @@ import Relay
         #expect(report.contains("libssh2 1.11.1"))
         #expect(report.contains("mbedTLS 2.28"))
         #expect(report.contains("libmicrohttpd 0.9.75"))
+        #expect(report.contains("ssh ciphers: "))
     }
 }
 

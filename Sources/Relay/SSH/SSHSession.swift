@@ -95,6 +95,11 @@ public final class SSHSession {
     var opening: [ChannelPipe] = []
     var zombies: [OpaquePointer] = []
     var fatal: String?
+    /// The negotiated algorithms, known once the handshake is done (logged by the driver when the session is up,
+    /// counted by cipher for /metrics while it is).
+    public private(set) var negotiated: SSHAlgorithms.Negotiated?
+    /// The server's host key as `ssh-keygen -l` names it (`SHA256:` + unpadded base64), once the handshake is done.
+    public private(set) var hostKeySHA256: [UInt8]?
     /// Why the host key was refused (the reason itself is fixed text); for the log.
     public private(set) var hostKeyDetail: String?
     /// Bytes that came out of channels (toward the connecting side) and went into them.
@@ -199,6 +204,9 @@ public final class SSHSession {
         if libssh2_session_method_pref(s, LIBSSH2_METHOD_HOSTKEY, preference) != 0 {
             return finish("Host key algorithm \(preference) is not supported")
         }
+        // by CPU (SSHAlgorithms); a list the flavour cannot use at all leaves libssh2's own order
+        _ = libssh2_session_method_pref(s, LIBSSH2_METHOD_CRYPT_CS, SSHAlgorithms.cipherPreference)
+        _ = libssh2_session_method_pref(s, LIBSSH2_METHOD_CRYPT_SC, SSHAlgorithms.cipherPreference)
         phase = .handshake
         advanceSetup()
     }
@@ -210,6 +218,10 @@ public final class SSHSession {
             if rc == LIBSSH2_ERROR_EAGAIN { return settle() }
             if rc != 0 {
                 return finish(io.sawEOF || io.error != 0 ? peerGoneReason() : "SSH handshake failed: " + SSHSession.lastError(s))
+            }
+            negotiated = SSHAlgorithms.negotiated(s)
+            if let hash = libssh2_hostkey_hash(s, LIBSSH2_HOSTKEY_HASH_SHA256) {
+                hostKeySHA256 = Array(UnsafeRawBufferPointer(start: hash, count: 32).bindMemory(to: UInt8.self))
             }
             if let why = HostKeyCheck.verify(s, policy: target.hostKey, ip: target.address.ipString,
                                              port: Int(target.address.port)) {
@@ -268,6 +280,9 @@ public final class SSHSession {
             libssh2_keepalive_config(s, 1, UInt32(keepaliveSeconds))
         }
         io.touch()
+        let algorithms = SSHAlgorithms.negotiated(s)
+        negotiated = algorithms
+        SessionCiphers.shared.add(algorithms.cipher, 1)
         onUp?()
         pumpAll()
     }
@@ -415,6 +430,7 @@ public final class SSHSession {
 
     private func teardown() {
         guard phase != .closed else { return }
+        if phase == .ready, let cipher = negotiated?.cipher { SessionCiphers.shared.add(cipher, -1) }
         phase = .closed
         for pipe in pipes { pipe.closeLocal() }
         pipes = []
