@@ -72,7 +72,7 @@ MUSL_SYSROOT_PACKAGES="musl-dev linux-libc-dev libgcc-12-dev"
 SOURCE_PACKAGES="libssh2 libmicrohttpd mbedtls"
 # The upstream version each source package is built at: the newest Debian revision of it that apt knows is taken, so a
 # deb-src entry for another suite (with newer upstream versions) changes nothing until a pin here names them.
-SOURCE_PINS="libssh2=1.11.1 libmicrohttpd=0.9.75 mbedtls=2.28."
+SOURCE_PINS="libssh2=1.11.1 libmicrohttpd=0.9.75 mbedtls=3.6."
 pin() { local e; for e in $SOURCE_PINS; do [ "${e%%=*}" = "$1" ] && echo "${e#*=}"; done; }
 
 # Candidate versions of everything the cache depends on, asked of apt once per change of its lists.
@@ -193,6 +193,8 @@ libs() {
        CFLAGS="$flags -I../include" libmbedcrypto.a)
     cp "$build/mbedtls/library/libmbedcrypto.a" "$out/lib/"
     cp -a "$build/mbedtls/include/mbedtls" "$out/include/"
+    # mbedTLS 3's headers include the PSA ones
+    if [ -d "$build/mbedtls/include/psa" ]; then cp -a "$build/mbedtls/include/psa" "$out/include/"; fi
   fi
 
   # libssh2 on the chosen backend
