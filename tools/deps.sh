@@ -24,7 +24,8 @@ quiet() {
 }
 
 HOST_PACKAGES="make file curl xz-utils dpkg-dev patch pkg-config qemu-user-static openssh-server openssh-client \
-  socat python3 python3-pip netcat-openbsd procps iproute2 iptables wrk jq systemd util-linux chromium chromium-driver"
+  socat python3 python3-pip netcat-openbsd procps iproute2 iptables wrk jq systemd util-linux chromium chromium-driver \
+  dropbear-bin"
 
 host() {
   local missing=()
@@ -43,6 +44,17 @@ host() {
     grep -E '^deb ' /etc/apt/sources.list | sed 's/^deb /deb-src /' > /etc/apt/sources.list.d/sluice-deb-src.list
     touch "$src"; changed=1
   fi
+  # and for the next suite (trixie): source packages only, never binary entries (the sysroots keep bookworm's); its
+  # versions are used only where SOURCE_PINS names them
+  local next=/etc/apt/sources.list.d/sluice-deb-src-trixie.sources
+  if [ ! -f "$next" ] && [ -f /etc/apt/sources.list.d/debian.sources ]; then
+    sed -e 's/^Types:.*/Types: deb-src/' -e '/^Suites:/s/bookworm/trixie/g' /etc/apt/sources.list.d/debian.sources > "$next"
+    changed=1
+  elif [ ! -f "$next" ] && [ -f /etc/apt/sources.list ]; then
+    grep -E '^deb ' /etc/apt/sources.list | sed -e 's/^deb /deb-src /' -e 's/ bookworm/ trixie/' \
+      > /etc/apt/sources.list.d/sluice-deb-src-trixie.list
+    touch "$next"; changed=1
+  fi
   if [ $changed = 1 ] || [ ${#missing[@]} -gt 0 ] || ! ls /var/lib/apt/lists/*Sources* >/dev/null 2>&1 \
      || ! ls /var/lib/apt/lists/*arm64_Packages* >/dev/null 2>&1; then
     log "apt-get update"
@@ -60,7 +72,7 @@ MUSL_SYSROOT_PACKAGES="musl-dev linux-libc-dev libgcc-12-dev"
 SOURCE_PACKAGES="libssh2 libmicrohttpd mbedtls"
 # The upstream version each source package is built at: the newest Debian revision of it that apt knows is taken, so a
 # deb-src entry for another suite (with newer upstream versions) changes nothing until a pin here names them.
-SOURCE_PINS="libssh2=1.10.0 libmicrohttpd=0.9.75 mbedtls=2.28."
+SOURCE_PINS="libssh2=1.11.1 libmicrohttpd=0.9.75 mbedtls=3.6."
 pin() { local e; for e in $SOURCE_PINS; do [ "${e%%=*}" = "$1" ] && echo "${e#*=}"; done; }
 
 # Candidate versions of everything the cache depends on, asked of apt once per change of its lists.
@@ -182,6 +194,8 @@ libs() {
        CFLAGS="$flags -I../include" libmbedcrypto.a)
     cp "$build/mbedtls/library/libmbedcrypto.a" "$out/lib/"
     cp -a "$build/mbedtls/include/mbedtls" "$out/include/"
+    # mbedTLS 3's headers include the PSA ones
+    if [ -d "$build/mbedtls/include/psa" ]; then cp -a "$build/mbedtls/include/psa" "$out/include/"; fi
   fi
 
   # libssh2 on the chosen backend

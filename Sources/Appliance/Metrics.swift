@@ -33,6 +33,10 @@ public enum Metrics {
         for cause in Refusals.Cause.allCases {
             out += "sluice_refused_connections_total{cause=\"\(cause.label)\"} \(refused[cause.rawValue])\n"
         }
+        family(&out, "sluice_ssh_sessions", "gauge", "Established SSH sessions by negotiated cipher.")
+        for (cipher, sessions) in SessionCiphers.shared.snapshot() {
+            out += "sluice_ssh_sessions{cipher=\"\(label(cipher))\"} \(sessions)\n"
+        }
         return out
     }
 

@@ -5,6 +5,40 @@
 #include <string.h>
 #include <sys/types.h>
 #include <libssh2.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#elif defined(__aarch64__)
+#include <sys/auxv.h>
+#endif
+
+/* 1 when the CPU has AES instructions with carry-less multiply (what AES-GCM needs to be fast): x86 AES-NI and
+   PCLMULQDQ from CPUID leaf 1 (masked by OPENSSL_ia32cap's first word as OpenSSL masks it, so both agree under a
+   "no AES instructions" run), or the ARMv8 crypto extensions' AES and PMULL from AT_HWCAP. */
+static inline int cssh2_cpu_has_aes(void) {
+#if defined(__x86_64__)
+    unsigned int a = 0, b = 0, c = 0, d = 0;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    unsigned long long caps = ((unsigned long long)c << 32) | d;
+    const char *env = getenv("OPENSSL_ia32cap");
+    if (env && *env && *env != ':') {
+        int invert = *env == '~';
+        unsigned long long v = strtoull(env + invert, NULL, 0);
+        caps = invert ? (caps & ~v) : v;
+    }
+    return (int)((caps >> 57) & 1) && (int)((caps >> 33) & 1);
+#elif defined(__aarch64__)
+    unsigned long hw = getauxval(AT_HWCAP);
+    return (hw & (1UL << 3)) != 0 && (hw & (1UL << 4)) != 0;   /* HWCAP_AES, HWCAP_PMULL */
+#else
+    return 0;
+#endif
+}
+
+/* The negotiated method of a kind (LIBSSH2_METHOD_*), or "" before the handshake. */
+static inline const char *cssh2_method(LIBSSH2_SESSION *s, int kind) {
+    const char *m = libssh2_session_methods(s, kind);
+    return m ? m : "";
+}
 
 static inline const char *cssh2_version(void) { return libssh2_version(0); }
 static inline LIBSSH2_SESSION *cssh2_session_init(void *abstract) {

@@ -131,9 +131,10 @@ import Relay
     @Test func versionReportNamesLibraries() {
         let report = BuildInfo.report
         #expect(report.hasPrefix("sluice \(BuildInfo.version) "))
-        #expect(report.contains("libssh2 1.10"))
+        #expect(report.contains("libssh2 1.11.1"))
         #expect(report.contains("mbedTLS 2.28"))
         #expect(report.contains("libmicrohttpd 0.9.75"))
+        #expect(report.contains("ssh ciphers: "))
     }
 }
 

@@ -20,7 +20,7 @@ import Testing
     }
 
     @Test func versionAndFlavourAreKnown() {
-        #expect(SSHLibrary.version.hasPrefix("1.10"))
+        #expect(SSHLibrary.version.hasPrefix("1.11.1"))
         #expect(SSHLibrary.cryptoFlavour == "openssl" || SSHLibrary.cryptoFlavour == "mbedtls")
     }
 }

@@ -247,7 +247,7 @@ def test_auth_methods(app, echo_server, host_id, host_name):
     disconnect(app, name)
 
 
-# RSA user keys sign with rsa-sha2-512/256 (patches/libssh2/0001-rsa-sha2-user-auth.patch); stock 1.10 sends ssh-rsa
+# RSA user keys sign with rsa-sha2-512/256 (libssh2 1.11.1 itself; 1.10 needed our patch, it sent ssh-rsa)
 @pytest.mark.parametrize("host_id,host_name", [pytest.param(18, "k-rsa", marks=full_crypto), (19, "k-rsa-pem")])
 def test_auth_rsa(app, echo_server, host_id, host_name):
     source = free_port()

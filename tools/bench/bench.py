@@ -285,16 +285,18 @@ def disconnect(app, name):
     request(app.port, "POST", "/ssh/tunnel/disconnect", body={"tunnelName": name}, token=app.token("u-admin"))
 
 
-def ssh_argv(sshd, *forward):
+def ssh_argv(sshd, *forward, forced=True):
+    """`forced`: cipher, MAC, KEX and host key told (every row but the cipher pairs)."""
+    told = ["-c", CIPHER, "-m", MAC, "-o", f"KexAlgorithms={KEX}", "-o", f"HostKeyAlgorithms={HOSTKEY}"] if forced else []
     return ["ssh", "-N", "-p", str(sshd.port), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
             "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-o", "IdentitiesOnly=yes", "-o", "Compression=no",
-            "-o", "ExitOnForwardFailure=yes", "-i", sshd.keys[KEY], "-c", CIPHER, "-m", MAC,
-            "-o", f"KexAlgorithms={KEX}", "-o", f"HostKeyAlgorithms={HOSTKEY}", *forward, f"{sshd.user}@127.0.0.1"]
+            "-o", "ExitOnForwardFailure=yes", "-i", sshd.keys[KEY], *told, *forward, f"{sshd.user}@127.0.0.1"]
 
 
-def ssh_forward(sshd, flag, spec, port):
-    argv = ssh_argv(sshd, flag, spec)
-    commands.setdefault(f"ssh {flag}", " ".join(argv).replace(sshd.keys[KEY], "KEY"))
+def ssh_forward(sshd, flag, spec, port, forced=True):
+    argv = ssh_argv(sshd, flag, spec, forced=forced)
+    commands.setdefault(f"ssh {flag}" + ("" if forced else " (cipher pairs)"),
+                        " ".join(argv).replace(sshd.keys[KEY], "KEY"))
     p = start(argv)
     deadline = time.monotonic() + 15
     while not port_open(port):
@@ -326,6 +328,45 @@ def appliance(binary, sshd):
 
 
 # ---- sections ----------------------------------------------------------------------------------------------------
+
+# OPENSSL_ia32cap masking AES-NI (bit 57) and PCLMULQDQ (bit 33) of the first word, SHA-NI (bit 29) of the second:
+# OpenSSL in ssh, sshd and Sluice then runs AES and SHA-2 in software (the Raspberry Pi 4 case), and Sluice's cipher
+# preference (SSHAlgorithms) reads the same mask
+NO_AES = "~0x200000200000000:~0x20000000"
+
+
+def cipher_pairs(binaries, target):
+    """Issue #14's pairs, against a stock sshd: (a) defaults, neither ssh nor Sluice told a cipher; (b) the same
+    with AES instructions masked in every process. Goals: Sluice >= 1.0x ssh, the mbedTLS flavour >= 0.5x (chacha)."""
+    size = BULK // 4
+    for pair, env in (("defaults", {}), ("no AES instructions", {"OPENSSL_ia32cap": NO_AES})):
+        sec = f"Cipher pairs: {pair}"
+        saved = dict(os.environ)
+        os.environ.update(env)      # inherited by sshd, ssh and Sluice
+        sshd = Sshd(extra_config="LogLevel ERROR\n").start()
+        try:
+            rport = listen_port()
+            ref = ssh_forward(sshd, "-L", f"{rport}:127.0.0.1:{target}", rport, forced=False)
+            for flavour, binary in binaries:
+                app = appliance(binary, sshd)
+                try:
+                    lport = listen_port()
+                    name, _ = tunnel(app, *EDGE[flavour], "local", lport, target)
+                    line = app.sluice.wait_for(f"event=ssh.session tunnel={name} ", timeout=10)
+                    m = re.search(r"cipher=(\S+)", line)
+                    cipher = m.group(1) if m else "?"
+                    compare(sec, f"S2S local, 1 stream, {flavour} ({cipher}; ssh: its default)",
+                            (app.sluice.proc.pid, lambda: tool("bload", "up", lport, size, 1)),
+                            (ref.pid, lambda: tool("bload", "up", rport, size, 1)), "ssh -N -L",
+                            1.0 if flavour == "openssl" else 0.5)
+                finally:
+                    app.stop()
+            stop(ref)
+        finally:
+            sshd.cleanup()
+            os.environ.clear()
+            os.environ.update(saved)
+
 
 def s2s_throughput(flavour, binary, sshd, target, full):
     sec = f"S2S throughput ({flavour})"
@@ -656,6 +697,8 @@ def main():
         for flavour, binary in binaries:
             settle(f"S2S {flavour}")
             s2s_throughput(flavour, binary, sshd, target, full=(flavour == "openssl"))
+        settle("cipher pairs")
+        cipher_pairs(binaries, target)
         settle("splice")
         splice_rows(openssl, target)
         settle("C2S")

@@ -26,6 +26,7 @@ public enum BuildInfo {
         text += "libssh2 \(SSHLibrary.version) (crypto: \(SSHLibrary.cryptoFlavour))\n"
         text += "mbedTLS \(String(cString: cmbedtls_version()))\n"
         text += "libmicrohttpd \(String(cString: MHD_get_version()))\n"
+        text += SSHAlgorithms.summary + "\n"
         return text
     }
 }

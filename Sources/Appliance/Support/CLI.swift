@@ -8,6 +8,7 @@ public enum CLI {
         usage: sluice serve [--config FILE] [--listen ADDR:PORT] [--state DIR]
                sluice token --user ID [--config FILE] [--ttl SECONDS]
                sluice check [--config FILE]
+               sluice probe --host ID [--config FILE] [--state DIR]
                sluice hash-password [--iterations N] < password
                sluice version
 
@@ -55,6 +56,8 @@ public enum CLI {
             return TokenCommand.run(options)
         case "check":
             return CheckCommand.run(options)
+        case "probe":
+            return ProbeCommand.run(options)
         case "hash-password":
             return HashPasswordCommand.run(options)
         case "help", "--help", "-h":

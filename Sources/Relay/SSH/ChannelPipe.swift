@@ -51,11 +51,6 @@ final class ChannelPipe {
         self.phase = phase
     }
 
-    /// Needs the session to read its transport: room for channel data, or a window adjust to wait for.
-    var wantsTransport: Bool {
-        phase == .relay && ((downStart == downEnd && !channelEOF) || windowBlocked)
-    }
-
     func handle(_ events: UInt32) {
         if events & (CL_EPOLLIN | CL_EPOLLHUP | CL_EPOLLERR | CL_EPOLLRDHUP) != 0 { localReadable = true }
         if phase == .connecting {

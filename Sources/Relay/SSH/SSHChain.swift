@@ -46,6 +46,8 @@ public final class SSHChain {
     }
 
     public var hostKeyDetail: String? { outer?.hostKeyDetail ?? inner?.hostKeyDetail }
+    /// The inner session's algorithms (the one that reaches the endpoint).
+    public var negotiated: SSHAlgorithms.Negotiated? { inner?.negotiated }
     /// Counted on the inner session: its pipes are user streams only (the outer one also carries the inner transport).
     public var bytesIn: Int64 { inner?.bytesIn ?? 0 }
     public var bytesOut: Int64 { inner?.bytesOut ?? 0 }

@@ -109,11 +109,6 @@ public final class SSHIO {
         }
     }
 
-    /// Bytes the kernel holds that libssh2 has not read yet (keepalive replies pile up there while no channel reads).
-    func kernelPending() -> Int {
-        Int(cl_fionread(fd))
-    }
-
     func touch() { lastRxMs = Clock.monotonicMs() }
 
     static let sendCallback: cssh2_send_fn = { _, buffer, length, _, abstract in

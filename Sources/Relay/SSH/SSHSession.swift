@@ -87,7 +87,8 @@ public final class SSHSession {
     private var auth: SSHAuth?
     private var startedMs: Int64 = 0
     private var watchedMask: UInt32 = 0
-    private var lastKernelPending = 0
+    /// Keepalive replies counted by libssh2 (patches/libssh2/0003): each is a real answer from the peer.
+    private var lastReplies: UInt = 0
     var listenerFd: Int32 = -1
     /// Off epoll after EMFILE until the next tick.
     var listenerPaused = false
@@ -96,6 +97,11 @@ public final class SSHSession {
     var opening: [ChannelPipe] = []
     var zombies: [OpaquePointer] = []
     var fatal: String?
+    /// The negotiated algorithms, known once the handshake is done (logged by the driver when the session is up,
+    /// counted by cipher for /metrics while it is).
+    public private(set) var negotiated: SSHAlgorithms.Negotiated?
+    /// The server's host key as `ssh-keygen -l` names it (`SHA256:` + unpadded base64), once the handshake is done.
+    public private(set) var hostKeySHA256: [UInt8]?
     /// Why the host key was refused (the reason itself is fixed text); for the log.
     public private(set) var hostKeyDetail: String?
     /// Bytes that came out of channels (toward the connecting side) and went into them.
@@ -178,8 +184,8 @@ public final class SSHSession {
             guard io.flush() else { return finish(peerGoneReason()) }
             let readable = events & CL_EPOLLIN != 0
             let hangup = events & (CL_EPOLLRDHUP | CL_EPOLLHUP | CL_EPOLLERR) != 0
-            if hangup && !readable && !wantsTransport {
-                // nobody reads the transport while idle, so the hang-up is all there is to learn
+            if hangup && !readable {
+                // nothing left to read, so the hang-up is all there is to learn
                 let error = TCPSocket.connectResult(io.fd)
                 return finish(error == 0 ? "Connection closed by remote host" : errnoReason(error))
             }
@@ -201,6 +207,9 @@ public final class SSHSession {
         if libssh2_session_method_pref(s, LIBSSH2_METHOD_HOSTKEY, preference) != 0 {
             return finish("Host key algorithm \(preference) is not supported")
         }
+        // by CPU (SSHAlgorithms); a list the flavour cannot use at all leaves libssh2's own order
+        _ = libssh2_session_method_pref(s, LIBSSH2_METHOD_CRYPT_CS, SSHAlgorithms.cipherPreference)
+        _ = libssh2_session_method_pref(s, LIBSSH2_METHOD_CRYPT_SC, SSHAlgorithms.cipherPreference)
         phase = .handshake
         advanceSetup()
     }
@@ -212,6 +221,10 @@ public final class SSHSession {
             if rc == LIBSSH2_ERROR_EAGAIN { return settle() }
             if rc != 0 {
                 return finish(io.sawEOF || io.error != 0 ? peerGoneReason() : "SSH handshake failed: " + SSHSession.lastError(s))
+            }
+            negotiated = SSHAlgorithms.negotiated(s)
+            if let hash = libssh2_hostkey_hash(s, LIBSSH2_HOSTKEY_HASH_SHA256) {
+                hostKeySHA256 = Array(UnsafeRawBufferPointer(start: hash, count: 32).bindMemory(to: UInt8.self))
             }
             if let why = HostKeyCheck.verify(s, policy: target.hostKey, ip: target.address.ipString,
                                              port: Int(target.address.port)) {
@@ -270,6 +283,9 @@ public final class SSHSession {
             libssh2_keepalive_config(s, 1, UInt32(keepaliveSeconds))
         }
         io.touch()
+        let algorithms = SSHAlgorithms.negotiated(s)
+        negotiated = algorithms
+        SessionCiphers.shared.add(algorithms.cipher, 1)
         onUp?()
         pumpAll()
     }
@@ -291,31 +307,32 @@ public final class SSHSession {
             if nowMs - startedMs > SSHSession.setupTimeoutMs { finish("SSH session setup timed out") }
         case .ready:
             guard let s = session, let io else { return }
+            let generation = io.rxGeneration
+            serviceTransport()
+            if let why = transportFailure() { return finish(why) }
             if target.keepaliveIntervalMs > 0 {
-                var next: Int32 = 0
-                _ = libssh2_keepalive_send(s, &next)
-                // replies that no channel read yet still prove the peer alive
-                let inKernel = io.kernelPending()
-                if inKernel > lastKernelPending { io.touch() }
-                lastKernelPending = inKernel
+                // only what libssh2 has read counts as life: a reply to our keepalive, or any other packet
+                let replies = UInt(libssh2_keepalive_replies(s))
+                if replies != lastReplies {
+                    lastReplies = replies
+                    io.touch()
+                }
                 let limit = Int64(keepaliveSeconds) * 1000 * Int64(max(0, target.keepaliveCountMax) + 1)
                 if nowMs - io.lastRxMs > limit { return finish("Keepalive timeout") }
+                var next: Int32 = 0
+                _ = libssh2_keepalive_send(s, &next)
             }
             if listenerPaused && listenerFd >= 0 {
                 listenerPaused = false
                 _ = reactor.watch(listenerFd, events: CL_EPOLLIN) { [self] _ in self.acceptLocal() }
             }
-            if remoteListener != nil || !zombies.isEmpty { pumpAll() } else { settle() }
+            if remoteListener != nil || !zombies.isEmpty || io.rxGeneration != generation { pumpAll() } else { settle() }
         case .idle, .closed:
             break
         }
     }
 
     var outputBlocked: Bool { (io?.pending ?? 0) > SSHIO.highWater }
-
-    var wantsTransport: Bool {
-        remoteListener != nil || !opening.isEmpty || !zombies.isEmpty || pipes.contains { $0.wantsTransport }
-    }
 
     /// Progresses every stream until no new bytes arrive: libssh2 files what one channel's read pulled in under
     /// other channels, where epoll cannot see it.
@@ -328,6 +345,7 @@ public final class SSHSession {
             processOpens()
             for pipe in pipes { pipe.progress() }
             if !zombies.isEmpty { zombies = zombies.filter { libssh2_channel_free($0) == LIBSSH2_ERROR_EAGAIN } }
+            serviceTransport()
             if let why = transportFailure() { return finish(why) }
             rounds += 1
             if io.rxGeneration == generation || rounds >= 64 { break }
@@ -343,15 +361,25 @@ public final class SSHSession {
         if io.rxGeneration != generation || !opening.isEmpty { pumpAll() } else { settle() }
     }
 
-    /// Flushes and sets the session socket's interest: input only while something will read the transport (else
-    /// level-triggered EPOLLIN would spin on unread keepalive replies), output while bytes are queued.
+    /// Reads whatever the transport holds that no channel call took in: with no channel open (or none reading) the
+    /// server's `keepalive@openssh.com` probes must still be answered, the replies to our keepalives consumed and a
+    /// disconnect seen at once. Costs nothing after an EAGAIN until epoll reports input (`SSHIO.drained`). What it
+    /// reads for a channel that is not reading is bounded by that channel's window.
+    func serviceTransport() {
+        guard let s = session, let io, !io.drained, fatal == nil else { return }
+        let rc = libssh2_session_process(s)
+        if rc < 0 && fatal == nil { fatal = peerGoneReason() }
+    }
+
+    /// Flushes and sets the session socket's interest: input always once ready (the transport is read even with no
+    /// channel open: `serviceTransport`), output while bytes are queued.
     func settle() {
         guard let io, phase != .closed else { return }
         guard io.flush() else { return finish(peerGoneReason()) }
         var mask: UInt32
         switch phase {
         case .connecting: mask = CL_EPOLLOUT
-        case .ready: mask = wantsTransport ? CL_EPOLLIN : CL_EPOLLRDHUP
+        case .ready: mask = CL_EPOLLIN | CL_EPOLLRDHUP
         default: mask = CL_EPOLLIN
         }
         if io.pending > 0 { mask |= CL_EPOLLOUT }
@@ -405,6 +433,7 @@ public final class SSHSession {
 
     private func teardown() {
         guard phase != .closed else { return }
+        if phase == .ready, let cipher = negotiated?.cipher { SessionCiphers.shared.add(cipher, -1) }
         phase = .closed
         for pipe in pipes { pipe.closeLocal() }
         pipes = []

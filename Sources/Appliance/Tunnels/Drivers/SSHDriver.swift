@@ -19,6 +19,7 @@ public final class SSHDriver: TunnelDriver {
         }
 
         var hostKeyDetail: String? { session?.hostKeyDetail ?? chain?.hostKeyDetail }
+        var negotiated: SSHAlgorithms.Negotiated? { session?.negotiated ?? chain?.negotiated }
         var counters: (Int64, Int64, Int) {
             if let session { return (session.bytesIn, session.bytesOut, session.activeConnections) }
             if let chain { return (chain.bytesIn, chain.bytesOut, chain.activeConnections) }
@@ -76,7 +77,7 @@ public final class SSHDriver: TunnelDriver {
         reactor.post { [self] in
             let session = SSHSession(reactor: self.reactor, pool: self.pool, target: target, forward: forward,
                                      maxConnections: self.maxConnections,
-                                     onUp: { [self] in self.up(attempt) },
+                                     onUp: { [self] in self.up(attempt, name: name) },
                                      onDown: { [self] reason in self.down(attempt, reason: reason, name: name) })
             self.attempts[attempt] = Attempt(session: session, chain: nil, events: events)
             session.start()
@@ -89,7 +90,7 @@ public final class SSHDriver: TunnelDriver {
             let chain = SSHChain(reactor: self.reactor, pool: self.pool, outer: outer, inner: plan.inner, mode: plan.mode,
                                  listenHost: plan.listenHost, listenPort: plan.listenPort, exitHost: plan.exitHost,
                                  exitPort: plan.exitPort, maxConnections: self.maxConnections,
-                                 onUp: { [self] in self.up(attempt) },
+                                 onUp: { [self] in self.up(attempt, name: name) },
                                  onDown: { [self] reason in self.down(attempt, reason: reason, name: name) })
             self.attempts[attempt] = Attempt(session: nil, chain: chain, events: events)
             chain.start()
@@ -104,9 +105,13 @@ public final class SSHDriver: TunnelDriver {
         }
     }
 
-    private func up(_ attempt: UInt64) {
+    private func up(_ attempt: UInt64, name: String) {
         guard let entry = attempts[attempt] else { return }
         entry.up = true
+        if let n = entry.negotiated {
+            Log.info("ssh.session", [("tunnel", name), ("kex", n.kex), ("hostkey", n.hostKey), ("cipher", n.cipher),
+                                     ("mac", n.mac)])
+        }
         entry.events.connected(attempt)
     }
 
