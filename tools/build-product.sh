@@ -10,7 +10,10 @@ EMB=$TC/lib/swift/embedded
 prefix=$(tools/deps.sh libs "$arch" "$crypto")
 libc=gnu; [ "$crypto" = mbedtls ] && libc=musl
 scratch=${SLUICE_SCRATCH:-.build-emb-$arch-$crypto}
+# SwiftPM does not see a change of the C libraries behind -I/-L: a build folder is reused for one prefix only
+if [ "$(cat "$scratch/.prefix" 2>/dev/null)" != "$prefix" ]; then rm -rf "$scratch"; fi
 mkdir -p "$scratch" "$(dirname "$out")"
+echo "$prefix" > "$scratch/.prefix"
 export EMBEDDED=1 SLUICE_CRYPTO=$crypto
 
 case "$arch" in
