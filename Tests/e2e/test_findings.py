@@ -15,6 +15,7 @@ from harness.appliance import Appliance
 from harness.servers import EchoServer
 from harness.ports import free_port
 from harness.ws import RawWS, local_open, relay
+from harness.sluice import command
 
 ASAN = bool(os.environ.get("SLUICE_ASAN"))
 MiB = 1024 * 1024
@@ -404,7 +405,7 @@ def test_check_refuses_host_name_as_ip(sluice_bin, tmp_path):
     config["hosts"][1]["ip"] = "edge.example.org"
     with open(path, "w") as f:
         json.dump(config, f)
-    r = subprocess.run([sluice_bin, "check", "--config", path], capture_output=True, text=True, timeout=30)
+    r = subprocess.run([*command(sluice_bin), "check", "--config", path], capture_output=True, text=True, timeout=30)
     assert r.returncode == 1, (r.stdout, r.stderr)
     assert "hosts[1].ip: must be an IP address" in r.stdout + r.stderr
 

@@ -65,3 +65,21 @@ def test_echo_and_checksum_servers(echo_server, checksum_sink):
                 break
             got += chunk
     assert got == b"hello"
+
+
+def test_binaries_start_through_the_harness():
+    """Every e2e test runs the product through `harness.sluice.command` (or `Sluice`), so that the aarch64 passes run
+    it under qemu: a bare `[sluice_bin, ...]` fails with ENOEXEC there (issue #13)."""
+    import os
+    import re
+    here = os.path.dirname(os.path.abspath(__file__))
+    bare = re.compile(r"(subprocess\.\w+|Popen)\(\s*\[\s*(sluice_bin|binary|bin|path)\s*,")
+    offenders = []
+    for folder in (here, os.path.join(here, "harness")):
+        for name in sorted(os.listdir(folder)):
+            if name.endswith(".py"):
+                with open(os.path.join(folder, name)) as f:
+                    for number, line in enumerate(f, 1):
+                        if bare.search(line):
+                            offenders.append(f"{name}:{number}: {line.strip()}")
+    assert offenders == [], "\n".join(offenders)
