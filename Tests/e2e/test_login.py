@@ -1,6 +1,8 @@
 """Password login for the status page (POST /users/login, /users/logout), the configured-tunnels route, and the
 page itself — over HTTP, against the static binary."""
 import json
+import threading
+import time
 import subprocess
 
 import pytest
@@ -95,3 +97,72 @@ def test_invalid_password_hash_in_config(sluice_bin, tmp_path):
     cfg.write_text(json.dumps({"users": [{"id": "a", "username": "a", "passwordHash": "plain"}]}))
     r = subprocess.run([*command(sluice_bin), "check", "--config", str(cfg)], capture_output=True, text=True, timeout=10)
     assert r.returncode == 1 and "users[0].passwordHash:" in r.stderr
+
+
+def slow_hash(binary, password, seconds=1.5):
+    """A hash whose check takes about `seconds` on this binary (native or emulated): the iteration count is scaled
+    from a timed `hash-password`, which runs the same PBKDF2."""
+    probe = 200_000
+    started = time.monotonic()
+    hash_password(binary, password, iterations=probe)
+    took = max(time.monotonic() - started, 0.01)
+    iterations = min(10_000_000, max(probe, int(probe * seconds / took)))
+    return hash_password(binary, password, iterations=iterations)
+
+
+@pytest.fixture
+def slow_app(sluice_bin):
+    a = Appliance(sluice_bin)
+    a.config["users"][1]["passwordHash"] = slow_hash(sluice_bin, PASSWORD)
+    a.rewrite(a.config)
+    a.start()
+    yield a
+    a.stop()
+
+
+def timed_login(app, results, key):
+    started = time.monotonic()
+    try:
+        r = login(app, "ops", PASSWORD)
+    except OSError as e:          # the appliance stopped under it
+        results[key] = (str(e), time.monotonic() - started, time.monotonic())
+        return
+    results[key] = (r.status, time.monotonic() - started, time.monotonic())
+
+
+def test_password_hashing_does_not_hold_the_http_thread(slow_app):
+    """Issue #15: PBKDF2 ran on the thread that answers every request, so a login (or a guess at one) held
+    `/healthz` and every API call for its whole duration."""
+    results = {}
+    t = threading.Thread(target=timed_login, args=(slow_app, results, "slow"))
+    t.start()
+    time.sleep(0.3)
+    health = []
+    for _ in range(3):
+        started = time.monotonic()
+        r = request(slow_app.port, "GET", "/healthz")
+        health.append((r.status, time.monotonic() - started, time.monotonic()))
+    t.join(timeout=60)
+    status, took, finished = results["slow"]
+    assert status == 200 and took >= 0.8, results
+    assert all(s == 200 for s, _, _ in health), health
+    # every health check was answered while the login was still being hashed
+    assert all(at < finished for _, _, at in health), (health, results)
+
+
+def test_logins_from_one_address_are_bounded_and_stop_is_clean(slow_app):
+    """At most two logins per address wait for the worker (the rest are told to retry), and SIGTERM while hashes
+    are queued ends cleanly: libmicrohttpd aborts when stopped with a connection suspended."""
+    results = {}
+    threads = [threading.Thread(target=timed_login, args=(slow_app, results, i)) for i in range(2)]
+    for t in threads:
+        t.start()
+    time.sleep(0.3)
+    r = login(slow_app, "ops", PASSWORD)
+    assert (r.status, r.json()) == (429, {"error": "Too many login attempts"}), r
+    assert r.header("Retry-After") == "1"
+    code, _ = slow_app.sluice.stop()
+    for t in threads:
+        t.join(timeout=60)
+    assert code == 0, slow_app.sluice.log()
+    assert "serve.stopped" in slow_app.sluice.log()

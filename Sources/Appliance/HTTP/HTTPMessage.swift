@@ -38,6 +38,9 @@ public struct HTTPResponse {
     public var stream: (any HTTPStream)?
     /// A 101 Switching Protocols: once it is sent, the socket goes to this taker (`body` is unused).
     public var upgrade: (any HTTPUpgradeTaker)?
+    /// An answer too slow to compute on the server's thread (a password hash): the server runs it on its worker and
+    /// holds the connection meanwhile (`body` is unused).
+    public var deferred: HTTPDeferred?
 
     public init(status: Int, contentType: String, body: [UInt8], headers: [(String, String)] = []) {
         self.status = status
@@ -52,6 +55,26 @@ public struct HTTPResponse {
     /// JSON text produced by the caller (the JSON writer lives in the JSON module).
     public static func json(_ status: Int, _ json: String, headers: [(String, String)] = []) -> HTTPResponse {
         HTTPResponse(status: status, contentType: "application/json", body: Array(json.utf8), headers: headers)
+    }
+}
+
+/// Work that produces the answer off the server's thread, and the answer to give instead when it cannot be run
+/// (the worker is busy with other clients' work, or the server is stopping).
+public final class HTTPDeferred {
+    let work: () -> HTTPResponse
+    let instead: HTTPResponse
+
+    public init(instead: HTTPResponse, _ work: @escaping () -> HTTPResponse) {
+        self.work = work
+        self.instead = instead
+    }
+}
+
+extension HTTPResponse {
+    public static func deferred(instead: HTTPResponse, _ work: @escaping () -> HTTPResponse) -> HTTPResponse {
+        var response = HTTPResponse(status: 0, contentType: "", body: [])
+        response.deferred = HTTPDeferred(instead: instead, work)
+        return response
     }
 }
 

@@ -3,7 +3,8 @@ import CMicroHTTPD
 import Relay
 
 /// libmicrohttpd in its own polling thread (epoll, suspend/resume allowed for SSE, upgrade allowed for WebSocket).
-/// Handlers run on MHD's thread and must not block.
+/// Handlers run on MHD's thread and must not block: an answer that takes long to compute (a password hash) comes
+/// back `deferred` and runs on the server's one worker thread while its connection is suspended.
 public final class HTTPServer {
     public struct Settings {
         public var address: SocketAddress
@@ -16,6 +17,9 @@ public final class HTTPServer {
         /// Idle limit once a request's headers are in (bodies, keep-alive between requests).
         public var timeoutSeconds: UInt32 = 60
         public var memoryLimit: Int = 32 * 1024
+        /// Deferred answers waiting or running, in all and per client address (a login costs ~0.1 s of a core).
+        public var deferredLimit = 8
+        public var deferredPerAddress = 2
 
         public init(address: SocketAddress) { self.address = address }
     }
@@ -24,6 +28,8 @@ public final class HTTPServer {
     private var daemon: OpaquePointer?
     /// Set before the daemon starts, read on its thread.
     private(set) var requestTimeoutSeconds: UInt32 = 60
+    /// Runs deferred answers; nil when its thread could not start (they then run on MHD's thread, as before).
+    private(set) var worker: WorkerThread?
 
     public init(handler: any HTTPHandler) {
         self.handler = handler
@@ -35,6 +41,7 @@ public final class HTTPServer {
         if settings.address.isIPv6 { flags |= CMHD_USE_IPV6 }
         let context = Unmanaged.passUnretained(self).toOpaque()
         requestTimeoutSeconds = settings.timeoutSeconds
+        worker = WorkerThread(capacity: settings.deferredLimit, perKeyLimit: settings.deferredPerAddress)
         daemon = settings.address.withSockaddr { sa, _ -> OpaquePointer? in
             var options = cmhd_options(address: sa, connection_limit: settings.connectionLimit,
                                        per_ip_limit: settings.perIPLimit, timeout_seconds: settings.headerTimeoutSeconds,
@@ -47,9 +54,31 @@ public final class HTTPServer {
     }
 
     public func stop() {
+        // Every deferred answer resumes its connection (those still queued with their `instead`): MHD aborts when
+        // stopped with a connection suspended.
+        worker?.stop()
+        worker = nil
         guard let daemon else { return }
         MHD_stop_daemon(daemon)
         self.daemon = nil
+    }
+
+    /// Suspends the connection and hands the work to the worker, which stores the answer and resumes it; MHD then
+    /// calls the access handler again, which sends the stored answer.
+    fileprivate func runDeferred(_ deferred: HTTPDeferred, state: HTTPRequestState,
+                                 connection: OpaquePointer) -> MHD_Result {
+        guard let worker else { return queue(deferred.work(), on: connection) }
+        state.waiting = true
+        MHD_suspend_connection(connection)
+        let accepted = worker.submit(key: state.head.remoteAddress) { cancelled in
+            state.decided = cancelled ? deferred.instead : deferred.work()
+            MHD_resume_connection(connection)
+        }
+        if !accepted {
+            state.decided = deferred.instead
+            MHD_resume_connection(connection)
+        }
+        return .YES
     }
 
     deinit { stop() }
@@ -64,6 +93,8 @@ final class HTTPRequestState {
     /// Decided from the headers alone, sent on the next call: MHD closes any connection whose response is queued
     /// in the first call, so answering there would cost every client its keep-alive.
     var decided: HTTPResponse?
+    /// A deferred answer is being computed; the connection is suspended until `decided` is set.
+    var waiting = false
 
     init(head: HTTPRequestHead, limit: Int, decided: HTTPResponse? = nil) {
         self.head = head
@@ -98,8 +129,12 @@ private func httpAccessHandler(
             return .YES
         }
         if let decided = state.decided { return queue(decided, on: connection) }
+        if state.waiting { return .YES }
         let response = state.tooLarge ? server.handler.bodyTooLarge(state.head)
                                       : server.handler.complete(state.head, body: state.body)
+        if let deferred = response.deferred {
+            return server.runDeferred(deferred, state: state, connection: connection)
+        }
         return queue(response, on: connection)
     }
 

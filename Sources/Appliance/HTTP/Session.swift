@@ -26,19 +26,34 @@ public final class Session {
         if wait > 0 {
             return Router.error(429, "Too many login attempts", headers: [("Retry-After", String((wait + 999) / 1000))])
         }
+        // PBKDF2 costs ~0.1 s of a core (more on a board): it runs on the server's worker, not on the thread that
+        // answers every other request (issue #15). A client with logins already waiting is told to retry.
+        let busy = Router.error(429, "Too many login attempts", headers: [("Retry-After", "1")])
+        let throttle = self.throttle
+        let address = request.remoteAddress
+        let forwardedProto = request.header("X-Forwarded-Proto")
+        return .deferred(instead: busy) {
+            Session.verify(username: username, password: password, address: address, forwardedProto: forwardedProto,
+                           config: config, secret: secret, throttle: throttle)
+        }
+    }
+
+    static func verify(username: String, password: String, address: String, forwardedProto: String?, config: Config,
+                       secret: [UInt8], throttle: LoginThrottle) -> HTTPResponse {
         let user = config.users.first { $0.username == username }
         let hash = user?.passwordHash.flatMap { PasswordHash.parse($0.value) }
         let valid = (hash ?? Session.decoy(for: config)).verify(password) && hash != nil
+        let now = Clock.monotonicMs()
         guard valid, let user else {
-            throttle.failed(user: username, address: request.remoteAddress, nowMs: now, knownUser: user != nil)
-            Log.warn("auth.login_failed", [("username", username), ("addr", request.remoteAddress)])
+            throttle.failed(user: username, address: address, nowMs: now, knownUser: user != nil)
+            Log.warn("auth.login_failed", [("username", username), ("addr", address)])
             return Router.error(401, "Invalid username or password")
         }
-        throttle.succeeded(user: username, address: request.remoteAddress)
+        throttle.succeeded(user: username, address: address)
         let token = JWT.sign(userId: user.id, secret: secret, now: Clock.unixSeconds(), ttl: Session.tokenTTL)
-        Log.info("auth.login", [("user", user.id), ("addr", request.remoteAddress)])
+        Log.info("auth.login", [("user", user.id), ("addr", address)])
         return .json(200, JSONWriter.write(.object([("token", .string(token))])),
-                     headers: [("Set-Cookie", Session.cookie(token, request))])
+                     headers: [("Set-Cookie", Session.cookie(token, forwardedProto: forwardedProto))])
     }
 
     static func logout(_ request: HTTPRequestHead) -> HTTPResponse {
@@ -48,9 +63,9 @@ public final class Session {
 
     /// HttpOnly and SameSite=Strict always (issue #15: no cross-site navigation carries it); Secure when a reverse
     /// proxy says the client came over HTTPS.
-    static func cookie(_ token: String, _ request: HTTPRequestHead) -> String {
+    static func cookie(_ token: String, forwardedProto: String?) -> String {
         var cookie = "jwt=\(token); Path=/; Max-Age=\(tokenTTL); HttpOnly; SameSite=Strict"
-        let proto = request.header("X-Forwarded-Proto")?.split(separator: ",").first.map { String($0) } ?? ""
+        let proto = forwardedProto?.split(separator: ",").first.map { String($0) } ?? ""
         if proto.trimmingSpaces().lowercasedASCII() == "https" { cookie += "; Secure" }
         return cookie
     }
