@@ -7,15 +7,9 @@ import Relay
 public enum Serve {
     public static func run(_ options: ServeOptions) -> Int32 {
         let files = RealFileAccess()
-        let configPath = ConfigLoader.resolvePath(flag: options.config, env: Environment.get("SLUICE_CONFIG"),
-                                                  files: files)
-        var config: Config
-        switch Startup.loadConfig(path: configPath, files: files) {
-        case .failure(let errors):
-            for problem in errors.problems { Output.err("\(problem.description)\n") }
-            return 1
-        case .success(let loaded): config = loaded
-        }
+        guard let loaded = Startup.loadConfigReporting(flag: options.config, files: files) else { return 1 }
+        let configPath = loaded.path
+        var config = loaded.config
         if let state = options.state { config.stateDir = state }
         if let listen = options.listen { config.listen = listen }
         guard let address = SocketAddress(hostPort: config.listen) else {
@@ -136,6 +130,18 @@ public enum Startup {
     public static func loadConfig(path: String?, files: any FileAccess) -> Result<Config, ConfigErrors> {
         guard let path else { return .success(ConfigLoader.embeddedDefault(stateEnv: Environment.get("SLUICE_STATE"))) }
         return ConfigLoader.load(path: path, files: files)
+    }
+
+    /// What every command that reads the configuration does first: `--config`, else `$SLUICE_CONFIG`, else the
+    /// default places; each problem goes to standard error (nil then: the command exits 1).
+    static func loadConfigReporting(flag: String?, files: any FileAccess) -> (path: String?, config: Config)? {
+        let path = ConfigLoader.resolvePath(flag: flag, env: Environment.get("SLUICE_CONFIG"), files: files)
+        switch loadConfig(path: path, files: files) {
+        case .failure(let errors):
+            for problem in errors.problems { Output.err("\(problem.description)\n") }
+            return nil
+        case .success(let loaded): return (path, loaded)
+        }
     }
 
     /// `jwtSecretFile` when configured (validated at load), else `<stateDir>/jwt_secret`, created on first start.

@@ -41,14 +41,8 @@ public enum ProbeCommand {
             Output.err("sluice probe: --host ID is required (a host id of the configuration)\n")
             return 1
         }
-        let files = RealFileAccess()
-        let path = ConfigLoader.resolvePath(flag: configFlag, env: Environment.get("SLUICE_CONFIG"), files: files)
-        var config: Config
-        switch Startup.loadConfig(path: path, files: files) {
-        case .failure(let errors):
-            for problem in errors.problems { Output.err("\(problem.description)\n") }
+        guard var config = Startup.loadConfigReporting(flag: configFlag, files: RealFileAccess())?.config else {
             return 1
-        case .success(let loaded): config = loaded
         }
         if let stateFlag { config.stateDir = stateFlag }
         guard let host = config.host(id: hostId) else {

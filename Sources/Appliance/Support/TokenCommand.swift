@@ -34,14 +34,8 @@ public enum TokenCommand {
             Output.err("sluice token: --user is required\n")
             return 1
         }
-        let files = RealFileAccess()
-        let path = ConfigLoader.resolvePath(flag: configFlag, env: Environment.get("SLUICE_CONFIG"), files: files)
-        let config: Config
-        switch Startup.loadConfig(path: path, files: files) {
-        case .failure(let errors):
-            for problem in errors.problems { Output.err("\(problem.description)\n") }
+        guard let config = Startup.loadConfigReporting(flag: configFlag, files: RealFileAccess())?.config else {
             return 1
-        case .success(let loaded): config = loaded
         }
         guard config.user(id: userId) != nil else {
             Output.err("sluice token: no user with id '\(userId)' in the configuration\n")
