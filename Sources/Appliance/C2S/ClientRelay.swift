@@ -147,7 +147,7 @@ final class ClientRelay {
                 return self.refuse("Tunnel target is not reachable from the endpoint host: cannot resolve \(host)",
                                    code: WebSocketLink.Codes.internalError)
             }
-            let policy = self.service.policy()
+            let policy = self.service.destinations.current()
             guard let address = addresses.first(where: { policy.allows(host: host, address: $0, port: port) }),
                   let socketAddress = SocketAddress(ip: address, port: UInt16(port)) else {
                 return self.refuse(DestinationPolicy.refusal(host: host, port: port), code: WebSocketLink.Codes.policy)

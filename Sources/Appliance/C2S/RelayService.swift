@@ -8,6 +8,7 @@ public final class RelayService {
     public static let receiveBufferSize = 64 * 1024
 
     let config: Locked<Config>
+    let destinations: DestinationPolicyCache
     let stateDir: String
     let reactor: Reactor
     let resolver: Resolver
@@ -21,12 +22,12 @@ public final class RelayService {
     private let stopped = Locked(false)
     // loop thread only
     private var relays: [ObjectIdentifier: ClientRelay] = [:]
-    private var policyCache: (Destinations, DestinationPolicy)?
 
     public init?(context: DriverContext) {
         guard let reactor = Reactor(tickMilliseconds: 250), let resolver = Resolver(reactor: reactor) else { return nil }
         let limits = context.config.get().limits
         self.config = context.config
+        self.destinations = context.destinations
         self.stateDir = context.stateDir
         self.reactor = reactor
         self.resolver = resolver
@@ -96,14 +97,6 @@ public final class RelayService {
         active.update { $0 -= 1 }
     }
 
-    /// `destinations`, rebuilt only when a reload changed them.
-    func policy() -> DestinationPolicy {
-        let destinations = config.get().destinations
-        if let (cached, policy) = policyCache, cached == destinations { return policy }
-        let policy = DestinationPolicy(destinations)
-        policyCache = (destinations, policy)
-        return policy
-    }
 
     private func tick() {
         let now = Clock.monotonicMs()

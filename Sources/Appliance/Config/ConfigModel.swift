@@ -113,10 +113,3 @@ public struct TunnelConfig: Equatable {
 
     public init() {}
 }
-
-extension Config {
-    /// The permission model (tunnels-api.md §3): owner, `sharedWith`, or admin. Always against the inventory.
-    public func mayUse(_ host: Host, _ user: User) -> Bool {
-        user.admin || host.owner == user.id || host.sharedWith.contains(user.id)
-    }
-}

@@ -1,8 +1,8 @@
 import CLinux
 
 /// One thread that runs jobs handed to it by other threads, in order, from a bounded queue: for work too slow for
-/// a polling thread (password hashing on the HTTP server's). A full queue, or a key that already has
-/// `perKeyLimit` jobs waiting or running, is refused at once, so one client cannot queue work for everyone else.
+/// a polling thread (password hashing on the HTTP server's). A job beyond `capacity` (queued and running together),
+/// or beyond `perKeyLimit` for its key, is refused at once, so one client cannot queue work for everyone else.
 public final class WorkerThread {
     /// `cancelled` is true for jobs still queued when the worker stops: they must finish quickly (answer, not work).
     public typealias Job = (_ cancelled: Bool) -> Void
@@ -12,8 +12,9 @@ public final class WorkerThread {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let cond: UnsafeMutablePointer<pthread_cond_t>
     private var queue: [(key: String, job: Job)] = []
-    /// Jobs per key, queued or running.
+    /// Jobs per key and in all, queued or running: `capacity` bounds both together.
     private var perKey: [String: Int] = [:]
+    private var total = 0
     private var stopping = false
     private var thread: Thread?
 
@@ -43,7 +44,7 @@ public final class WorkerThread {
     public var pending: Int {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
-        return perKey.values.reduce(0, +)
+        return total
     }
 
     /// Queues `job`; false when the queue or the key's share is full, or the worker is stopping.
@@ -51,8 +52,9 @@ public final class WorkerThread {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         let mine = perKey[key] ?? 0
-        guard !stopping, queue.count < capacity, mine < perKeyLimit else { return false }
+        guard !stopping, total < capacity, mine < perKeyLimit else { return false }
         perKey[key] = mine + 1
+        total += 1
         queue.append((key: key, job: job))
         pthread_cond_signal(cond)
         return true
@@ -85,6 +87,7 @@ public final class WorkerThread {
             pthread_mutex_lock(mutex)
             let left = (perKey[next.key] ?? 1) - 1
             perKey[next.key] = left > 0 ? left : nil
+            total -= 1
             pthread_mutex_unlock(mutex)
         }
     }

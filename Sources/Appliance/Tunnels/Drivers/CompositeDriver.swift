@@ -5,10 +5,12 @@ import Relay
 public final class DriverContext {
     public let config: Locked<Config>
     public let stateDir: String
+    public let destinations: DestinationPolicyCache
 
     public init(config: Locked<Config>, stateDir: String) {
         self.config = config
         self.stateDir = stateDir
+        destinations = DestinationPolicyCache(config: config)
     }
 }
 

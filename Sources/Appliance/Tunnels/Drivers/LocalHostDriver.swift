@@ -24,7 +24,6 @@ public final class LocalHostDriver: TunnelDriver {
     private let pool = PipePool()
     // loop thread only
     private var tunnels: [UInt64: Tunnel] = [:]
-    private var policyCache: (Destinations, DestinationPolicy)?
 
     public init?(context: DriverContext) {
         guard let reactor = Reactor(tickMilliseconds: 250), let resolver = Resolver(reactor: reactor) else { return nil }
@@ -44,7 +43,7 @@ public final class LocalHostDriver: TunnelDriver {
             // validation answers 400 first; this is only a safety net
             return events.failed(attempt, reason: "Remote forwarding is not available on the appliance itself")
         }
-        let bindHost = request.bindHost.isEmpty ? "127.0.0.1" : request.bindHost
+        let bindHost = BindPolicy.literal(request.bindHost)
         guard BindPolicy.allows(bindHost, bindAllow: config.bindAllow),
               let bind = SocketAddress(ip: bindHost, port: UInt16(clamping: request.sourcePort)) else {
             return events.failed(attempt, reason: BindPolicy.refusal(bindHost))
@@ -83,7 +82,7 @@ public final class LocalHostDriver: TunnelDriver {
         let judge = { [self] (addresses: [String]) in
             guard self.tunnels[tunnel.attempt] === tunnel else { return }   // stopped meanwhile
             guard !addresses.isEmpty else { return self.fail(tunnel, "Destination host '\(host)' not found") }
-            let policy = self.policy()
+            let policy = self.context.destinations.current()
             guard addresses.contains(where: { policy.allows(host: host, address: $0, port: Int(port)) }) else {
                 return self.fail(tunnel, DestinationPolicy.refusal(host: host, port: Int(port)))
             }
@@ -95,7 +94,7 @@ public final class LocalHostDriver: TunnelDriver {
 
     private func open(_ tunnel: Tunnel, _ settings: DirectForwarder.Settings) {
         let forwarder = DirectForwarder(reactor: reactor, pool: pool, resolver: resolver, settings: settings) {
-            [self] host, address, port in self.policy().allows(host: host, address: address, port: Int(port))
+            [self] host, address, port in self.context.destinations.current().allows(host: host, address: address, port: Int(port))
         }
         if let error = forwarder.start() { return fail(tunnel, error.text) }
         tunnel.forwarder = forwarder
@@ -112,14 +111,6 @@ public final class LocalHostDriver: TunnelDriver {
         tunnel.events.failed(tunnel.attempt, reason: reason)
     }
 
-    /// Rebuilt only when the configuration's destinations changed (a reload).
-    private func policy() -> DestinationPolicy {
-        let destinations = context.config.get().destinations
-        if let (cached, policy) = policyCache, cached == destinations { return policy }
-        let policy = DestinationPolicy(destinations)
-        policyCache = (destinations, policy)
-        return policy
-    }
 
     /// Timeouts, and traffic at most once a second while it changes.
     private func tick() {

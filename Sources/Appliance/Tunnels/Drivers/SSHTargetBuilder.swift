@@ -89,7 +89,7 @@ enum SSHTargetBuilder {
         let placeholder: SSHTarget? = nil
         let bindHost = literal(request.bindHost)
         if request.mode != .remote {
-            guard config.bindAllow.contains(bindHost),
+            guard BindPolicy.allows(bindHost, bindAllow: config.bindAllow),
                   let listen = SocketAddress(ip: bindHost, port: UInt16(truncatingIfNeeded: request.sourcePort)) else {
                 return .refused("Bind address not allowed: \(request.bindHost)")
             }
@@ -116,7 +116,7 @@ enum SSHTargetBuilder {
         }
     }
 
-    static func literal(_ host: String) -> String { host == "localhost" ? "127.0.0.1" : host }
+    static func literal(_ host: String) -> String { BindPolicy.literal(host) }
 
     /// nil when the pin cannot be used (validation normally refuses such a configuration first).
     static func hostKeyPolicy(_ host: Host, stateDir: String) -> HostKeyPolicy? {

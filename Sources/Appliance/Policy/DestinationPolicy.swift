@@ -104,14 +104,3 @@ public struct DestinationPolicy {
         return "Destination not allowed: \(shown):\(port)"
     }
 }
-
-/// `bindAllow`: the addresses the appliance's own listeners may bind. Compared as addresses, so `::0001` is `::1`;
-/// a wildcard (`0.0.0.0`, `::`) only when it is listed itself.
-public enum BindPolicy {
-    public static func allows(_ address: String, bindAllow: [String]) -> Bool {
-        guard let bytes = IPBytes.parse(address) else { return false }
-        return bindAllow.contains { IPBytes.parse($0) == bytes }
-    }
-
-    public static func refusal(_ address: String) -> String { "Bind address not allowed: \(address)" }
-}

@@ -107,3 +107,17 @@ import Testing
         #expect(!denyAny.allows(address: "0.0.0.0", port: 22))   // a deny of the literal holds as well
     }
 }
+
+/// Issue #16: one bind rule for both drivers, by address, with `localhost` and the empty default as 127.0.0.1.
+@Suite struct BindRuleTests {
+    @Test func oneRuleByAddress() {
+        let allow = ["127.0.0.1", "::1"]
+        #expect(BindPolicy.allows(BindPolicy.literal(""), bindAllow: allow))
+        #expect(BindPolicy.allows(BindPolicy.literal("localhost"), bindAllow: allow))
+        #expect(BindPolicy.allows("::0001", bindAllow: allow))
+        #expect(!BindPolicy.allows("0.0.0.0", bindAllow: allow))
+        #expect(!BindPolicy.allows("127.0.0.2", bindAllow: allow))
+        #expect(!BindPolicy.allows("example.org", bindAllow: ["example.org"]))
+        #expect(BindPolicy.allows("0.0.0.0", bindAllow: ["0.0.0.0"]))
+    }
+}
