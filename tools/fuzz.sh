@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# libFuzzer over every pure parser (JSON, JWT, names, config, SOCKS5, connect bodies, small parsers, WebSocket frames).   tools/fuzz.sh SECONDS_PER_TARGET
+# libFuzzer over every pure parser (JSON, JWT, names, config, SOCKS5, connect bodies, small parsers, WebSocket frames,
+# private-key files).   tools/fuzz.sh SECONDS_PER_TARGET
 # Seeds live in Tests/fuzz/corpus/<target>/ (read only here); new inputs go to a scratch corpus; a crash leaves its
 # input in build/fuzz/ and fails the run (turn it into a unit test).
 set -euo pipefail
@@ -12,7 +13,7 @@ SLUICE_FUZZ=1 swift build -q --scratch-path .build-fuzz --product SluiceFuzz --s
 bin=$(SLUICE_FUZZ=1 swift build --scratch-path .build-fuzz --show-bin-path)/SluiceFuzz
 mkdir -p build/fuzz
 status=0
-for target in json jwt name config socks connect http ws; do
+for target in json jwt name config socks connect http ws key; do
   work=$(mktemp -d)
   log=build/fuzz/$target.log
   if FUZZ_TARGET=$target "$bin" -max_total_time="$seconds" -rss_limit_mb=2048 -max_len=8192 \

@@ -5,7 +5,7 @@ import Relay
 import CLinux
 
 enum FuzzTarget: String {
-    case json, jwt, name, config, socks, connect, http, ws
+    case json, jwt, name, config, socks, connect, http, ws, key
 }
 
 let target: FuzzTarget = {
@@ -71,6 +71,7 @@ func fuzzRequest(_ bytes: [UInt8]) {
     case .readBody(let limit):
         response = body.count > limit ? router.bodyTooLarge(head) : router.complete(head, body: body)
     }
+    if let deferred = response.deferred { response = deferred.work() }   // a login: what the worker would answer
     response.stream?.finished()
     precondition([101, 200, 302, 303, 400, 401, 403, 404, 405, 413, 415, 426, 429, 500, 503].contains(response.status),
                  "unexpected status \(response.status)")
@@ -118,6 +119,11 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             else if !h.opcode.isControl { if case .failure = assembler.frame(h, payload: payload) { break } }
             offset += h.headerLength + h.payloadLength
         }
+    case .key:
+        // a key file as given, and the same bytes as the body of an OpenSSH key file
+        _ = PrivateKeyInfo.describe(bytes)
+        let armored = "-----BEGIN OPENSSH PRIVATE KEY-----\n\(Base64.encode(bytes))\n-----END OPENSSH PRIVATE KEY-----\n"
+        _ = PrivateKeyInfo.describe(Array(armored.utf8))
     case .http:
         fuzzRequest(bytes)
         // a path and a body through the router's pure parts (no sockets): route, then the body validators

@@ -3,8 +3,11 @@ import shutil
 
 import pytest
 
+from harness.appliance import SECRET
+from harness.login import PASSWORD
 from harness.servers import ChecksumSink, EchoServer
-from harness.sshd import Sshd
+from harness.sluice import EVERY_LINE
+from harness.sshd import KEY_PASSPHRASE, TEST_PASSWORD, Sshd
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -87,3 +90,16 @@ def tmp_state(tmp_path):
     d.mkdir()
     yield str(d)
     shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_secret_in_any_output():
+    """After the whole run, whatever subset of it ran: no password, passphrase, JWT secret or private key that the
+    tests used appears in anything Sluice wrote (logs and stdout). Spec: secrets never reach logs."""
+    yield
+    secrets = {"sshd password": TEST_PASSWORD, "key passphrase": KEY_PASSPHRASE, "jwt secret": SECRET,
+               "page password": PASSWORD}
+    text = "\n".join(EVERY_LINE)
+    for label, secret in secrets.items():
+        assert secret not in text, f"the {label} appears in Sluice's output"
+    assert "PRIVATE KEY" not in text

@@ -16,7 +16,7 @@ from harness.netio import recv_exact, recv_to_eof
 from harness.ports import free_port
 from harness.servers import ChecksumSink, EchoServer
 from harness.sshd import Sshd
-from test_s2s import stop_sshd_completely
+from harness.s2s import stop_sshd_completely
 from harness.ws import RawWS, dynamic_open, local_open, open_ws, relay, remote_open
 
 MiB = 1024 * 1024

@@ -21,7 +21,7 @@ from harness.netns import NetNS, unavailable
 from harness.ports import free_port
 from harness.servers import ChecksumSink, EchoServer, send_and_checksum
 from harness.sshd import Sshd
-from test_s2s import connect, connected, descendants_of, disconnect, failed, status, wait_status
+from harness.s2s import connect, connected, descendants_of, disconnect, failed, status, wait_status
 
 MiB = 1 << 20
 SESSION_DEATH = ("closed by remote host", "connection reset", "broken pipe", "end of file", "eof")

@@ -9,18 +9,8 @@ import pytest
 
 from harness.api import request
 from harness.appliance import Appliance
+from harness.login import PASSWORD, hash_password
 from harness.sluice import command
-
-PASSWORD = "page-Pa55-not-secret"
-
-
-def hash_password(binary, password, iterations=1000):
-    r = subprocess.run([*command(binary), "hash-password", "--iterations", str(iterations)], input=password + "\n",
-                       capture_output=True, text=True, timeout=20)
-    assert r.returncode == 0, r.stderr
-    assert password not in r.stdout
-    return r.stdout.strip()
-
 
 @pytest.fixture(scope="module")
 def app(sluice_bin):

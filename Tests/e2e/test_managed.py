@@ -11,7 +11,7 @@ from harness.appliance import Appliance
 from harness.netio import half_close_exchange, recv_exact, recv_to_eof
 from harness.ports import free_port
 from harness.sshd import Sshd
-from test_s2s import (connect, connected, disconnect, failed, secret_file, socks_connect, status,
+from harness.s2s import (connect, connected, disconnect, failed, secret_file, socks_connect, status,
                       timed_checksum)
 
 MiB = 1 << 20

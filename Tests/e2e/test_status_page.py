@@ -7,7 +7,7 @@ import pytest
 
 from harness.appliance import Appliance
 from harness.ports import free_port
-from test_login import PASSWORD, hash_password
+from harness.login import PASSWORD, hash_password
 
 CHROMIUM = shutil.which("chromium")
 DRIVER = shutil.which("chromedriver")

@@ -10,7 +10,7 @@ import time
 # the board's CPU: cortex-a72 (Raspberry Pi 4) unless SLUICE_QEMU_CPU names another (cortex-a53: Pi 3, cortex-a76: Pi 5)
 QEMU = ["qemu-aarch64-static", "-cpu", os.environ.get("SLUICE_QEMU_CPU") or "cortex-a72"]
 
-# every line any Sluice under test wrote, for the final secrets check (test_zz_secrets.py)
+# every line any Sluice under test wrote, for the final secrets check (conftest.py: no_secret_in_any_output)
 EVERY_LINE = []
 
 

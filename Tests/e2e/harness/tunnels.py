@@ -7,7 +7,8 @@ import struct
 import subprocess
 import time
 
-from .api import request
+from . import s2s
+from .s2s import connect, disconnect, status  # noqa: F401 (the tunnels API for the SSH-layer tests)
 from .netio import recv_exact
 from .servers import checksum_over
 
@@ -17,36 +18,8 @@ def host_entry(port, host_id, name, user, key_file, **extra):
             "owner": "u-admin", "auth": {"type": "key", "keyFile": key_file}, **extra}
 
 
-def connect(app, host_id, host_name, index, mode, source, endpoint_port, endpoint_host="", expect=200):
-    name = f"{host_id}::{index}::{host_name}::{source}::{endpoint_host}::{endpoint_port}"
-    body = {"name": name, "sourceHostId": host_id, "tunnelIndex": index, "sourcePort": source,
-            "endpointHost": endpoint_host, "endpointPort": endpoint_port, "mode": mode,
-            "maxRetries": 0, "retryInterval": 1000}
-    r = request(app.port, "POST", "/ssh/tunnel/connect", body=body, token=app.token("u-admin"))
-    assert r.status == expect, r
-    return name
-
-
-def disconnect(app, name):
-    r = request(app.port, "POST", "/ssh/tunnel/disconnect", body={"tunnelName": name}, token=app.token("u-admin"))
-    assert r.status == 200, r
-
-
-def status(app, name):
-    return request(app.port, "GET", "/ssh/tunnel/status", token=app.token("u-admin")).json().get(name, {})
-
-
 def wait_status(app, name, predicate, timeout=30, interval=0.1):
-    deadline = time.monotonic() + timeout
-    seen = []
-    while time.monotonic() < deadline:
-        st = status(app, name)
-        if not seen or seen[-1] != st:
-            seen.append(st)
-        if predicate(st):
-            return st
-        time.sleep(interval)
-    raise AssertionError(f"{name}: condition not met; seen {seen[-4:]}\n{app.sluice.log()[-3000:]}")
+    return s2s.wait_status(app, name, predicate, timeout, interval)[0]
 
 
 def connected(app, name, timeout=30):
