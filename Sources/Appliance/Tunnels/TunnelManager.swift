@@ -2,8 +2,8 @@ import Relay
 
 enum AttemptReport {
     case connected
-    case failed(String)
-    case disconnected(String)
+    case failed(TunnelFailure)
+    case disconnected(TunnelFailure)
     case traffic(bytesIn: Int64, bytesOut: Int64, active: Int)
 }
 
@@ -30,7 +30,6 @@ public enum TunnelCommandResult {
 public final class TunnelManager {
     public static let attemptTimeoutMs: Int64 = 60_000
     public static let retryResetMs: Int64 = 30_000
-    static let exhaustedPrefix = "Max retries exhausted: "
 
     let reactor: Reactor
     let driver: any TunnelDriver
@@ -168,11 +167,11 @@ public final class TunnelManager {
                 let endpoint = requester.flatMap {
                     EndpointLookup.managedEndpoint(request.endpointHost, config: newConfig, user: $0)
                 }
-                var revoked: String?
+                var revoked: TunnelFailure?
                 if requester == nil || !newConfig.mayUse(host, requester!) {
-                    revoked = "Access to host not allowed after a configuration reload"
+                    revoked = .accessRevoked
                 } else if request.endpoint != nil && endpoint == nil {
-                    revoked = "Endpoint host '\(request.endpointHost)' not found"
+                    revoked = .endpointNotFound(request.endpointHost)
                 }
                 // a direct remote tunnel's target was checked against `destinations` when it started
                 let recheck = request.mode == .remote && endpoint == nil && old.destinations != newConfig.destinations
@@ -185,10 +184,10 @@ public final class TunnelManager {
                     self.release(entry)
                     entry.retryCount = 0
                     var status = TunnelStatus(state: .failed)
-                    status.reason = revoked
-                    status.errorType = ErrorClassifier.classify(revoked)
+                    status.reason = revoked.reason
+                    status.errorType = revoked.errorType
                     self.setStatus(entry, status)
-                    Log.warn("tunnel.revoked", [("tunnel", name), ("reason", revoked)])
+                    Log.warn("tunnel.revoked", [("tunnel", name), ("reason", revoked.reason)])
                 } else if changed && active {
                     self.release(entry)
                     entry.retryCount = 0
@@ -224,10 +223,10 @@ public final class TunnelManager {
                 entry.waiting = false
                 entry.connectedSinceMs = Clock.monotonicMs()
                 self.setStatus(entry, TunnelStatus(state: .connected))
-            case .failed(let reason):
-                self.attemptEnded(entry, reason: reason, wasConnected: false)
-            case .disconnected(let reason):
-                self.attemptEnded(entry, reason: reason, wasConnected: entry.connected)
+            case .failed(let failure):
+                self.attemptEnded(entry, failure, wasConnected: false)
+            case .disconnected(let failure):
+                self.attemptEnded(entry, failure, wasConnected: entry.connected)
             case .traffic(let bytesIn, let bytesOut, let active):
                 var status = entry.status
                 status.bytesIn = bytesIn
@@ -407,11 +406,10 @@ public final class TunnelManager {
         driver.start(request, attempt: attempt, events: events)
     }
 
-    private func attemptEnded(_ entry: TunnelEntry, reason rawReason: String, wasConnected: Bool) {
+    private func attemptEnded(_ entry: TunnelEntry, _ failure: TunnelFailure, wasConnected: Bool) {
         release(entry)
-        let reason = rawReason.hasPrefix(TunnelManager.exhaustedPrefix)
-            ? String(rawReason.dropFirst(TunnelManager.exhaustedPrefix.count)) : rawReason
-        let type = ErrorClassifier.classify(reason)
+        let reason = failure.reason
+        let type = failure.errorType
         var status = TunnelStatus(state: wasConnected ? .disconnected : .failed)
         status.reason = reason
         status.errorType = type
@@ -428,7 +426,7 @@ public final class TunnelManager {
         if request.maxRetries != -1 && entry.retryCount > request.maxRetries {
             var exhausted = TunnelStatus(state: .failed)
             exhausted.retryExhausted = true
-            exhausted.reason = TunnelManager.exhaustedPrefix + reason
+            exhausted.reason = failure.exhausted().reason
             exhausted.errorType = type
             setStatus(entry, exhausted)
             return
@@ -467,7 +465,7 @@ public final class TunnelManager {
                     setStatus(entry, status)
                 }
             } else if entry.attempting && now - entry.attemptStartedMs >= TunnelManager.attemptTimeoutMs {
-                attemptEnded(entry, reason: "Connection attempt timed out after 60 s", wasConnected: false)
+                attemptEnded(entry, .attemptTimedOut, wasConnected: false)
             } else if entry.connected && entry.retryCount > 0 && now - entry.connectedSinceMs >= TunnelManager.retryResetMs {
                 entry.retryCount = 0   // the deviation of §8: a tunnel that stayed up earns its retries back
             }
