@@ -21,7 +21,7 @@ final class ClientRelay {
     /// Test relays and remote forwards have a session of their own.
     private var ownSession: SSHSession?
     private var connector: Connector?
-    private var streams: StreamTable?
+    private var streams: RemoteStreams?
 
     init(service: RelayService, link: WebSocketLink, userId: String) {
         self.service = service
@@ -68,7 +68,7 @@ final class ClientRelay {
 
     private func message(_ text: [UInt8]) {
         if phase == .waiting { return first(text) }
-        if phase == .relaying, let streams, request?.mode == .remote { remoteMessage(text, streams) }
+        if phase == .relaying, let streams, request?.mode == .remote { streams.message(text) }
         // local and dynamic: text after `ready` is ignored (§9)
     }
 
@@ -228,20 +228,7 @@ final class ClientRelay {
     private func remoteUp(_ request: RelayRequest) {
         guard phase == .settingUp, let session = ownSession else { return }
         if request.kind == .test { return testPassed() }
-        let streams = StreamTable(reactor: service.reactor)
-        self.streams = streams
-        streams.onData = { [self] id, bytes in
-            self.send(.object([("type", .string("data")), ("streamId", .string(String(id))),
-                               ("data", .string(Base64.encode(bytes)))]))
-            if self.link.outputQueued > WebSocketLink.highWater { streams.pauseReading(true) }
-        }
-        streams.onClosed = { [self] id, error in
-            var fields: [(String, JSONValue)] = [("type", .string("close")), ("streamId", .string(String(id)))]
-            if let error { fields.append(("error", .string(error))) }
-            self.send(.object(fields))
-        }
-        streams.onPressure = { [self] full in self.link.pauseInput(full) }
-        link.onDrain = { streams.pauseReading(false) }
+        streams = RemoteStreams(reactor: service.reactor, link: link)
         send(.object([("type", .string("ready")), ("bindHost", .string(request.targetHost)),
                       ("bindPort", .int(session.grantedPort))]))
         phase = .relaying
@@ -259,23 +246,8 @@ final class ClientRelay {
     /// A connection to the granted port, carried here by its channel.
     private func inbound(_ fd: Int32) -> Bool {
         guard phase == .relaying, let streams else { return false }
-        let id = streams.add(fd)
-        send(.object([("type", .string("connection")), ("streamId", .string(String(id)))]))
+        streams.add(fd)
         return true
-    }
-
-    private func remoteMessage(_ text: [UInt8], _ streams: StreamTable) {
-        guard let json = try? JSONParser.parse(text), let type = json["type"]?.stringValue,
-              let idText = json["streamId"]?.stringValue, let id = Int(idText) else { return }
-        if type == "data" {
-            guard let data = json["data"]?.stringValue, let bytes = Base64.decode(data) else { return }
-            if !streams.write(id, bytes) {
-                send(.object([("type", .string("close")), ("streamId", .string(idText)),
-                              ("error", .string("Unknown stream"))]))
-            }
-        } else if type == "close" {
-            streams.shut(id)
-        }
     }
 
     // MARK: endings
@@ -322,12 +294,7 @@ final class ClientRelay {
     private func cleanUp() {
         connector?.cancel()
         connector = nil
-        if let streams {
-            streams.onData = nil
-            streams.onClosed = nil
-            streams.onPressure = nil
-            streams.closeAll()
-        }
+        streams?.close()
         streams = nil
         closeOwnSession()
         if let key = sharedKey {
