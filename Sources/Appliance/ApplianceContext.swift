@@ -32,8 +32,8 @@ public final class ApplianceContext {
         var items: [JSONValue] = []
         for host in current.hosts where current.mayUse(host, user) {
             for (index, tunnel) in host.tunnels.enumerated() {
-                guard let request = TunnelManager.request(configured: host, index: index, tunnel: tunnel,
-                                                          config: current) else { continue }
+                guard let request = ConfiguredTunnels.request(host, index: index, tunnel: tunnel,
+                                                             config: current) else { continue }
                 items.append(.object([
                     ("name", .string(request.name.text)), ("hostId", .int(host.id)),
                     ("hostName", .string(host.displayName)), ("mode", .string(tunnel.mode.rawValue)),

@@ -7,7 +7,6 @@ import Relay
 /// the relay service's reactor thread.
 final class ClientRelay {
     static let firstMessageMs: Int64 = 10_000
-    static let openFailed = "Failed to open relay"
 
     enum Phase { case waiting, settingUp, relaying, done }
 
@@ -22,7 +21,7 @@ final class ClientRelay {
     /// Test relays and remote forwards have a session of their own.
     private var ownSession: SSHSession?
     private var connector: Connector?
-    private var streams: StreamTable?
+    private var streams: RemoteStreams?
 
     init(service: RelayService, link: WebSocketLink, userId: String) {
         self.service = service
@@ -69,7 +68,7 @@ final class ClientRelay {
 
     private func message(_ text: [UInt8]) {
         if phase == .waiting { return first(text) }
-        if phase == .relaying, let streams, request?.mode == .remote { remoteMessage(text, streams) }
+        if phase == .relaying, let streams, request?.mode == .remote { streams.message(text) }
         // local and dynamic: text after `ready` is ignored (§9)
     }
 
@@ -89,15 +88,17 @@ final class ClientRelay {
         let built = SSHTargetBuilder.target(request.host, keepaliveInterval: request.host.keepaliveInterval,
                                             keepaliveCountMax: request.host.keepaliveCountMax,
                                             stateDir: service.stateDir)
-        guard let target = built.target else { return fail(built.refused ?? "no SSH target") }
+        guard let target = built.target else { return fail(built.refused?.reason ?? "no SSH target") }
         if request.mode == .remote { return remote(request, target) }
         if request.kind == .test { return test(request, target) }
         let key = SharedSessions.Key(userId: userId, hostId: request.host.id)
         sharedKey = key
         service.sessions.acquire(key, owner: ObjectIdentifier(self), target: target,
-                                 lost: { [self] reason in self.sessionLost(reason) },
-                                 done: { [self] session, reason in
-                                     guard let session else { return self.fail(reason ?? "SSH session failed") }
+                                 lost: { [self] failure in self.sessionLost(TunnelFailure(failure).reason) },
+                                 done: { [self] session, failure in
+                                     guard let session else {
+                                         return self.fail(failure.map { TunnelFailure($0).reason } ?? "SSH session failed")
+                                     }
                                      self.openChannel(session, request)
                                  })
     }
@@ -115,7 +116,7 @@ final class ClientRelay {
             }
             if let refusal {
                 CLinux.close(ends[1])
-                return self.refuse(ClientRelay.channelRefusal(refusal), code: WebSocketLink.Codes.internalError)
+                return self.refuse(RelayWording.channelRefusal(refusal), code: WebSocketLink.Codes.internalError)
             }
             self.relay(ends[1])
         }
@@ -128,7 +129,7 @@ final class ClientRelay {
     /// The stream is up: `ready`, then binary frames both ways.
     private func relay(_ stream: Int32) {
         send(.object([("type", .string("ready"))]))
-        guard link.bridge(stream) else { return refuse(ClientRelay.openFailed, code: WebSocketLink.Codes.internalError) }
+        guard link.bridge(stream) else { return refuse(RelayWording.openFailed, code: WebSocketLink.Codes.internalError) }
         phase = .relaying
         link.pauseInput(false)
     }
@@ -136,16 +137,14 @@ final class ClientRelay {
     /// The appliance itself: no SSH; `destinations` decides, and the target's bytes reach the client by splice.
     private func throughAppliance(_ request: RelayRequest) {
         if request.mode == .remote {
-            return refuse("Remote port is not available on the endpoint server: remote forwarding is not available on the appliance itself",
-                          code: WebSocketLink.Codes.policy)
+            return refuse(RelayWording.noRemoteOnAppliance, code: WebSocketLink.Codes.policy)
         }
         if request.kind == .test && request.mode == .dynamic { return testPassed() }
         let host = request.targetHost, port = request.targetPort
         let judge = { [self] (addresses: [String]) in
             guard self.phase == .settingUp else { return }
             guard !addresses.isEmpty else {
-                return self.refuse("Tunnel target is not reachable from the endpoint host: cannot resolve \(host)",
-                                   code: WebSocketLink.Codes.internalError)
+                return self.refuse(RelayWording.unreachable("cannot resolve \(host)"), code: WebSocketLink.Codes.internalError)
             }
             let policy = self.service.destinations.current()
             guard let address = addresses.first(where: { policy.allows(host: host, address: $0, port: port) }),
@@ -161,7 +160,7 @@ final class ClientRelay {
                     return
                 }
                 guard fd >= 0 else {
-                    return self.refuse("Tunnel target is not reachable from the endpoint host: \(error ?? "connect failed")",
+                    return self.refuse(RelayWording.unreachable(error ?? "connect failed"),
                                        code: WebSocketLink.Codes.internalError)
                 }
                 if request.kind == .test {
@@ -182,7 +181,7 @@ final class ClientRelay {
         let session = SSHSession(reactor: service.reactor, pool: service.pool, target: target, forward: .exit(),
                                  maxConnections: 1,
                                  onUp: { [self] in self.testSessionUp(request) },
-                                 onDown: { [self] reason in self.fail(reason) })
+                                 onDown: { [self] failure in self.fail(TunnelFailure(failure).reason) })
         ownSession = session
         session.start()
     }
@@ -196,7 +195,7 @@ final class ClientRelay {
         let accepted = session.open(fd: ends[0], host: request.targetHost, port: request.targetPort) { [self] refusal in
             guard self.phase == .settingUp else { return }
             if let refusal {
-                return self.refuse(ClientRelay.channelRefusal(refusal), code: WebSocketLink.Codes.internalError)
+                return self.refuse(RelayWording.channelRefusal(refusal), code: WebSocketLink.Codes.internalError)
             }
             self.testPassed()
         }
@@ -218,7 +217,7 @@ final class ClientRelay {
         let session = SSHSession(reactor: service.reactor, pool: service.pool, target: target, forward: forward,
                                  maxConnections: service.maxConnections,
                                  onUp: { [self] in self.remoteUp(request) },
-                                 onDown: { [self] reason in self.remoteDown(reason) })
+                                 onDown: { [self] failure in self.remoteDown(failure) })
         ownSession = session
         if request.kind == .open {
             session.inboundSink = { [self] fd in self.inbound(fd) }
@@ -229,57 +228,26 @@ final class ClientRelay {
     private func remoteUp(_ request: RelayRequest) {
         guard phase == .settingUp, let session = ownSession else { return }
         if request.kind == .test { return testPassed() }
-        let streams = StreamTable(reactor: service.reactor)
-        self.streams = streams
-        streams.onData = { [self] id, bytes in
-            self.send(.object([("type", .string("data")), ("streamId", .string(String(id))),
-                               ("data", .string(Base64.encode(bytes)))]))
-            if self.link.outputQueued > WebSocketLink.highWater { streams.pauseReading(true) }
-        }
-        streams.onClosed = { [self] id, error in
-            var fields: [(String, JSONValue)] = [("type", .string("close")), ("streamId", .string(String(id)))]
-            if let error { fields.append(("error", .string(error))) }
-            self.send(.object(fields))
-        }
-        streams.onPressure = { [self] full in self.link.pauseInput(full) }
-        link.onDrain = { streams.pauseReading(false) }
+        streams = RemoteStreams(reactor: service.reactor, link: link)
         send(.object([("type", .string("ready")), ("bindHost", .string(request.targetHost)),
                       ("bindPort", .int(session.grantedPort))]))
         phase = .relaying
         link.pauseInput(false)
     }
 
-    private func remoteDown(_ reason: String) {
-        if phase == .settingUp {
-            if reason.hasPrefix("Remote port forwarding failed") {
-                return refuse("Remote port is not available on the endpoint server: \(reason)",
-                              code: WebSocketLink.Codes.internalError)
-            }
-            return fail(reason)
+    private func remoteDown(_ failure: RelayFailure) {
+        if phase == .settingUp, let refusal = RelayWording.remoteRefusal(failure) {
+            return refuse(refusal, code: WebSocketLink.Codes.internalError)
         }
-        sessionLost(reason)
+        if phase == .settingUp { return fail(TunnelFailure(failure).reason) }
+        sessionLost(TunnelFailure(failure).reason)
     }
 
     /// A connection to the granted port, carried here by its channel.
     private func inbound(_ fd: Int32) -> Bool {
         guard phase == .relaying, let streams else { return false }
-        let id = streams.add(fd)
-        send(.object([("type", .string("connection")), ("streamId", .string(String(id)))]))
+        streams.add(fd)
         return true
-    }
-
-    private func remoteMessage(_ text: [UInt8], _ streams: StreamTable) {
-        guard let json = try? JSONParser.parse(text), let type = json["type"]?.stringValue,
-              let idText = json["streamId"]?.stringValue, let id = Int(idText) else { return }
-        if type == "data" {
-            guard let data = json["data"]?.stringValue, let bytes = Base64.decode(data) else { return }
-            if !streams.write(id, bytes) {
-                send(.object([("type", .string("close")), ("streamId", .string(idText)),
-                              ("error", .string("Unknown stream"))]))
-            }
-        } else if type == "close" {
-            streams.shut(id)
-        }
     }
 
     // MARK: endings
@@ -288,7 +256,7 @@ final class ClientRelay {
     private func fail(_ reason: String) {
         guard phase == .settingUp else { return }
         Log.warn("c2s.failed", [("user", userId), ("reason", reason)])
-        refuse(ClientRelay.openFailed, code: WebSocketLink.Codes.internalError)
+        refuse(RelayWording.openFailed, code: WebSocketLink.Codes.internalError)
     }
 
     /// The session under a running relay died.
@@ -326,12 +294,7 @@ final class ClientRelay {
     private func cleanUp() {
         connector?.cancel()
         connector = nil
-        if let streams {
-            streams.onData = nil
-            streams.onClosed = nil
-            streams.onPressure = nil
-            streams.closeAll()
-        }
+        streams?.close()
         streams = nil
         closeOwnSession()
         if let key = sharedKey {
@@ -345,12 +308,5 @@ final class ClientRelay {
         guard let session = ownSession else { return }
         ownSession = nil
         service.reactor.post { session.close() }
-    }
-
-    /// libssh2's text for a refused direct-tcpip open, in §9's words: sshd says "administratively prohibited"
-    /// when its policy forbids the forward, "connect failed" when the target does not answer.
-    static func channelRefusal(_ message: String) -> String {
-        if ByteSearch.contains(message, "prohibited") { return "SSH forwarding was rejected by the endpoint server: \(message)" }
-        return "Tunnel target is not reachable from the endpoint host: \(message)"
     }
 }

@@ -11,7 +11,7 @@ final class SharedSessions {
         var hostId: Int
     }
 
-    typealias Waiter = (SSHSession?, String?) -> Void
+    typealias Waiter = (SSHSession?, RelayFailure?) -> Void
 
     final class Entry {
         let session: SSHSession
@@ -20,7 +20,7 @@ final class SharedSessions {
         var users = 0
         var idleSinceMs: Int64 = 0
         /// Relays riding the session, told when it dies (before their streams see EOF).
-        var lost: [ObjectIdentifier: (String) -> Void] = [:]
+        var lost: [ObjectIdentifier: (RelayFailure) -> Void] = [:]
 
         init(session: SSHSession) { self.session = session }
     }
@@ -40,7 +40,7 @@ final class SharedSessions {
 
     /// `done` gets the ready session (the caller now counts as a user: `release` when done), or why none could
     /// be had. `target` is only used when no session exists yet.
-    func acquire(_ key: Key, owner: ObjectIdentifier, target: SSHTarget, lost: @escaping (String) -> Void,
+    func acquire(_ key: Key, owner: ObjectIdentifier, target: SSHTarget, lost: @escaping (RelayFailure) -> Void,
                  done: @escaping Waiter) {
         if let entry = entries[key] {
             entry.users += 1
@@ -53,7 +53,7 @@ final class SharedSessions {
         let session = SSHSession(reactor: reactor, pool: pool, target: target, forward: .exit(),
                                  maxConnections: maxConnections,
                                  onUp: { [self] in if let made { self.up(made) } },
-                                 onDown: { [self] reason in if let made { self.down(key, made, reason) } })
+                                 onDown: { [self] failure in if let made { self.down(key, made, failure) } })
         let entry = Entry(session: session)
         made = entry
         entry.users = 1
@@ -86,7 +86,7 @@ final class SharedSessions {
         for (key, entry) in entries where stale(key) {
             entries.removeValue(forKey: key)
             entry.session.close()
-            down(key, entry, "configuration reloaded")
+            down(key, entry, RelayFailure(.local, detail: "configuration reloaded"))
         }
     }
 
@@ -102,13 +102,13 @@ final class SharedSessions {
         for waiter in waiting { waiter(entry.session, nil) }
     }
 
-    private func down(_ key: Key, _ entry: Entry, _ reason: String) {
+    private func down(_ key: Key, _ entry: Entry, _ failure: RelayFailure) {
         if entries[key] === entry { entries.removeValue(forKey: key) }
         let waiting = entry.waiters
         entry.waiters = []
         let riders = Array(entry.lost.values)
         entry.lost = [:]
-        for waiter in waiting { waiter(nil, reason) }
-        if entry.ready { for rider in riders { rider(reason) } }
+        for waiter in waiting { waiter(nil, failure) }
+        if entry.ready { for rider in riders { rider(failure) } }
     }
 }

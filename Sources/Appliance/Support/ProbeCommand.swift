@@ -55,7 +55,7 @@ public enum ProbeCommand {
         }
         let built = SSHTargetBuilder.target(host, keepaliveInterval: 0, keepaliveCountMax: 0, stateDir: config.stateDir)
         guard var target = built.target else {
-            Output.out("host: \(host.displayName) \(host.ip):\(host.port)\nverdict: FAILED: \(built.refused ?? "invalid host")\n")
+            Output.out("host: \(host.displayName) \(host.ip):\(host.port)\nverdict: FAILED: \(built.refused?.reason ?? "invalid host")\n")
             return 2
         }
         // trust on first use against a copy: a probe records nothing
@@ -103,8 +103,8 @@ public enum ProbeCommand {
                                       outcome.fingerprint = session?.hostKeySHA256
                                       reactor.post { session?.close(); session = nil; done.signal() }
                                   },
-                                  onDown: { reason in
-                                      outcome.reason = reason
+                                  onDown: { failure in
+                                      outcome.reason = TunnelFailure(failure).reason
                                       outcome.hostKeyDetail = session?.hostKeyDetail
                                       outcome.negotiated = session?.negotiated
                                       outcome.fingerprint = session?.hostKeySHA256

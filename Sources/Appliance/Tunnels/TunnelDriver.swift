@@ -14,8 +14,10 @@ public final class TunnelEvents {
     init(manager: TunnelManager) { self.manager = manager }
 
     public func connected(_ attempt: UInt64) { manager.report(attempt, .connected) }
-    public func failed(_ attempt: UInt64, reason: String) { manager.report(attempt, .failed(reason)) }
-    public func disconnected(_ attempt: UInt64, reason: String) { manager.report(attempt, .disconnected(reason)) }
+    public func failed(_ attempt: UInt64, _ failure: TunnelFailure) { manager.report(attempt, .failed(failure)) }
+    public func disconnected(_ attempt: UInt64, _ failure: TunnelFailure) {
+        manager.report(attempt, .disconnected(failure))
+    }
     public func traffic(_ attempt: UInt64, bytesIn: Int64, bytesOut: Int64, activeConnections: Int) {
         manager.report(attempt, .traffic(bytesIn: bytesIn, bytesOut: bytesOut, active: activeConnections))
     }
@@ -46,7 +48,7 @@ public final class UnavailableDriver: TunnelDriver {
     public static let reason = "Tunnel data plane is not available in this build"
     public init() {}
     public func start(_ request: ConnectRequest, attempt: UInt64, events: TunnelEvents) {
-        events.failed(attempt, reason: UnavailableDriver.reason)
+        events.failed(attempt, .unavailable)
     }
     public func stop(attempt: UInt64) {}
 }

@@ -36,15 +36,10 @@ final class TunnelEntry {
     var status: TunnelStatus
     var fromConfig: Bool
 
-    var attempt: UInt64 = 0          // the driver attempt that owns resources now; 0: none
-    var attemptStartedMs: Int64 = 0
-    var attempting = false           // started, not yet connected or failed
-    var connected = false
-    var connectedSinceMs: Int64 = 0
-    var retryCount = 0
-    var waiting = false
-    var waitingRemaining = 0         // seconds shown as nextRetryIn
-    var nextStepMs: Int64 = 0
+    /// The driver attempt that owns resources now; 0: none.
+    var attempt: UInt64 = 0
+    /// Its §8 state machine.
+    var life = TunnelLifecycle()
 
     init(name: String, hostId: Int, status: TunnelStatus, fromConfig: Bool) {
         self.name = name

@@ -4,13 +4,16 @@ import CLinux
 public struct SocketError: Error, Equatable {
     public let operation: String
     public let code: Int32
+    /// The bind or listen of a listener failed (a bind failure of tunnels-api.md §8), not another call.
+    public let listening: Bool
 
-    public init(_ operation: String, _ code: Int32) {
+    public init(_ operation: String, _ code: Int32, listening: Bool = false) {
         self.operation = operation
         self.code = code
+        self.listening = listening
     }
 
-    /// `bind 127.0.0.1:8080: address already in use` — the errno text is what §8 classifies.
+    /// `bind 127.0.0.1:8080: address already in use`, for logs (the Appliance words failures from the code).
     public var text: String { "\(operation): \(FileIO.errorText(code))" }
 }
 
@@ -26,12 +29,12 @@ public enum TCPSocket {
         if bound != 0 {
             let code = clinux_errno()
             close(fd)
-            return .failure(SocketError("bind \(address.description) failed for listen port", code))
+            return .failure(SocketError("bind \(address.description)", code, listening: true))
         }
         if CLinux.listen(fd, backlog) != 0 {
             let code = clinux_errno()
             close(fd)
-            return .failure(SocketError("listen \(address.description) failed for listen port", code))
+            return .failure(SocketError("listen \(address.description)", code, listening: true))
         }
         return .success(fd)
     }

@@ -32,7 +32,7 @@ public struct SSHCredentials {
 final class SSHAuth {
     enum Outcome {
         case authenticated
-        case failed(String)
+        case failed(RelayFailure)
     }
 
     private enum Method { case list, password, keyboard, publicKey }
@@ -60,8 +60,8 @@ final class SSHAuth {
                 }
                 offered = String(cString: list)
                 guard let first = next(after: nil) else {
-                    return .failed("Authentication failed for user \(user): no configured method is offered by the "
-                                   + "server (it offers \(offered))")
+                    return .failed(RelayFailure(.authRejected, subject: user, detail: "no configured method is offered "
+                                                + "by the server (it offers \(offered))"))
                 }
                 method = first
             case .password:
@@ -127,8 +127,8 @@ final class SSHAuth {
             method = following
             return .retry
         }
-        return .done(.failed("Authentication failed for user \(user): " + failures.joined(separator: ", ")
-                             + " rejected"))
+        return .done(.failed(RelayFailure(.authRejected, subject: user,
+                                          detail: failures.joined(separator: ", ") + " rejected")))
     }
 
     private func next(after current: Method?) -> Method? {
@@ -153,8 +153,8 @@ final class SSHAuth {
         return offered.split(separator: ",").contains { $0 == name }
     }
 
-    private func sessionFailure(_ session: OpaquePointer) -> String {
-        "SSH error during authentication: " + SSHSession.lastError(session)
+    private func sessionFailure(_ session: OpaquePointer) -> RelayFailure {
+        RelayFailure(.authError, detail: SSHSession.lastError(session))
     }
 }
 

@@ -21,7 +21,7 @@ public final class SSHChain {
     let exitPort: Int
     let maxConnections: Int
     private var onUp: (() -> Void)?
-    private var onDown: ((String) -> Void)?
+    private var onDown: ((RelayFailure) -> Void)?
     public private(set) var outer: SSHSession?
     public private(set) var inner: SSHSession?
     private var ended = false
@@ -30,7 +30,7 @@ public final class SSHChain {
     /// where each stream goes from the exit side (unused for dynamic).
     public init(reactor: Reactor, pool: BufferPool, outer: SSHTarget, inner: SSHTarget, mode: Mode,
                 listenHost: String, listenPort: Int, exitHost: String, exitPort: Int, maxConnections: Int,
-                onUp: @escaping () -> Void, onDown: @escaping (String) -> Void) {
+                onUp: @escaping () -> Void, onDown: @escaping (RelayFailure) -> Void) {
         self.reactor = reactor
         self.pool = pool
         self.outerTarget = outer
@@ -73,7 +73,8 @@ public final class SSHChain {
         guard !ended, let outer else { return }
         var ends: [Int32] = [-1, -1]
         guard cl_socketpair(&ends) == 0 else {
-            return fail("Cannot create a socketpair: " + FileIO.errorText(clinux_errno()), inner: false)
+            return fail(RelayFailure(.local, detail: "Cannot create a socketpair: " + FileIO.errorText(clinux_errno())),
+                        inner: false)
         }
         let session = SSHSession(reactor: reactor, pool: pool, target: innerTarget, forward: forward(listening: mode == .remote),
                                  maxConnections: maxConnections,
@@ -87,7 +88,8 @@ public final class SSHChain {
         let address = innerTarget.address
         guard outer.carry(fd: ends[0], host: address.ipString, port: Int(address.port)) else {
             CLinux.close(ends[1])
-            return fail("Cannot open a channel through \(outerTarget.hostName) to \(innerTarget.hostName)", inner: false)
+            return fail(RelayFailure(.local, detail: "Cannot open a channel through \(outerTarget.hostName) to "
+                                     + innerTarget.hostName), inner: false)
         }
         session.start(connectedFd: ends[1])
     }
@@ -97,12 +99,13 @@ public final class SSHChain {
         onUp?()
     }
 
-    private func fail(_ reason: String, inner fromInner: Bool) {
+    private func fail(_ failure: RelayFailure, inner fromInner: Bool) {
         guard !ended else { return }
-        var why = reason
+        var why = failure
         // the carrier could not be opened: the inner session saw only EOF; say what S answered
         if fromInner, let refused = outer?.carrierFailure, !(inner?.isReady ?? false) {
-            why = "Cannot reach \(innerTarget.hostName) through \(outerTarget.hostName): " + refused
+            why = RelayFailure(.carrierRefused, subject: "\(innerTarget.hostName) through \(outerTarget.hostName)",
+                               detail: refused)
         }
         let report = onDown
         end()

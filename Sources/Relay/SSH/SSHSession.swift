@@ -79,7 +79,7 @@ public final class SSHSession {
     let forward: SSHForward
     let maxConnections: Int
     private var onUp: (() -> Void)?
-    private var onDown: ((String) -> Void)?
+    private var onDown: ((RelayFailure) -> Void)?
 
     var phase = Phase.idle
     var io: SSHIO?
@@ -96,7 +96,7 @@ public final class SSHSession {
     var pipes: [ChannelPipe] = []
     var opening: [ChannelPipe] = []
     var zombies: [OpaquePointer] = []
-    var fatal: String?
+    var fatal: RelayFailure?
     /// The negotiated algorithms, known once the handshake is done (logged by the driver when the session is up,
     /// counted by cipher for /metrics while it is).
     public private(set) var negotiated: SSHAlgorithms.Negotiated?
@@ -118,7 +118,7 @@ public final class SSHSession {
     public internal(set) var carrierFailure: String?
 
     public init(reactor: Reactor, pool: BufferPool, target: SSHTarget, forward: SSHForward, maxConnections: Int,
-                onUp: @escaping () -> Void, onDown: @escaping (String) -> Void) {
+                onUp: @escaping () -> Void, onDown: @escaping (RelayFailure) -> Void) {
         self.reactor = reactor
         self.pool = pool
         self.target = target
@@ -132,7 +132,7 @@ public final class SSHSession {
         startedMs = Clock.monotonicMs()
         let fd: Int32
         switch TCPSocket.connect(target.address) {
-        case .failure(let error): return finish(connectFailure(error.code))
+        case .failure(let error): return finish(.connect(target.address, errno: error.code))
         case .success(let started): fd = started.fd
         }
         TCPSocket.setNoDelay(fd)
@@ -158,13 +158,13 @@ public final class SSHSession {
         teardown()
     }
 
-    func finish(_ reason: String) {
+    func finish(_ failure: RelayFailure) {
         guard phase != .closed else { return }
         let report = onDown
         onUp = nil
         onDown = nil
         teardown()
-        report?(reason)
+        report?(failure)
     }
 
     // MARK: setup
@@ -175,7 +175,7 @@ public final class SSHSession {
         switch phase {
         case .connecting:
             let error = TCPSocket.connectResult(io.fd)
-            if error != 0 { return finish(connectFailure(error)) }
+            if error != 0 { return finish(.connect(target.address, errno: error)) }
             beginHandshake()
         case .handshake, .auth, .forwarding:
             guard io.flush() else { return finish(peerGoneReason()) }
@@ -187,7 +187,7 @@ public final class SSHSession {
             if hangup && !readable {
                 // nothing left to read, so the hang-up is all there is to learn
                 let error = TCPSocket.connectResult(io.fd)
-                return finish(error == 0 ? "Connection closed by remote host" : errnoReason(error))
+                return finish(error == 0 ? RelayFailure(.peerClosed) : .connection(errno: error))
             }
             pumpAll()
         case .idle, .closed:
@@ -198,14 +198,14 @@ public final class SSHSession {
     private func beginHandshake() {
         guard let io else { return }
         guard let s = cssh2_session_init(Unmanaged.passUnretained(io).toOpaque()) else {
-            return finish("Cannot create an SSH session")
+            return finish(RelayFailure(.local, detail: "Cannot create an SSH session"))
         }
         session = s
         cssh2_set_io(s, SSHIO.sendCallback, SSHIO.recvCallback)
         libssh2_session_set_blocking(s, 0)
         let preference = target.hostKey.methodPreference
         if libssh2_session_method_pref(s, LIBSSH2_METHOD_HOSTKEY, preference) != 0 {
-            return finish("Host key algorithm \(preference) is not supported")
+            return finish(RelayFailure(.hostKeyAlgorithm, subject: preference))
         }
         // by CPU (SSHAlgorithms); a list the flavour cannot use at all leaves libssh2's own order
         _ = libssh2_session_method_pref(s, LIBSSH2_METHOD_CRYPT_CS, SSHAlgorithms.cipherPreference)
@@ -220,7 +220,8 @@ public final class SSHSession {
             let rc = libssh2_session_handshake(s, io.fd)
             if rc == LIBSSH2_ERROR_EAGAIN { return settle() }
             if rc != 0 {
-                return finish(io.sawEOF || io.error != 0 ? peerGoneReason() : "SSH handshake failed: " + SSHSession.lastError(s))
+                return finish(io.sawEOF || io.error != 0 ? peerGoneReason()
+                              : RelayFailure(.handshakeFailed, detail: SSHSession.lastError(s)))
             }
             negotiated = SSHAlgorithms.negotiated(s)
             if let hash = libssh2_hostkey_hash(s, LIBSSH2_HOSTKEY_HASH_SHA256) {
@@ -229,7 +230,7 @@ public final class SSHSession {
             if let why = HostKeyCheck.verify(s, policy: target.hostKey, ip: target.address.ipString,
                                              port: Int(target.address.port)) {
                 hostKeyDetail = why
-                return finish("Host key verification failed for \(target.hostName)")
+                return finish(RelayFailure(.hostKeyMismatch, subject: target.hostName))
             }
             auth = SSHAuth(user: target.user, credentials: target.credentials)
             phase = .auth
@@ -254,7 +255,7 @@ public final class SSHSession {
             }
             if libssh2_session_last_errno(s) == LIBSSH2_ERROR_EAGAIN { return settle() }
             if io.sawEOF || io.error != 0 { return finish(peerGoneReason()) }
-            return finish("Remote port forwarding failed for listen port \(port)")
+            return finish(RelayFailure(.forwardRefused, subject: String(port)))
         }
     }
 
@@ -267,7 +268,8 @@ public final class SSHSession {
         let listen = forward.listen
         let fd: Int32
         switch TCPSocket.listen(listen) {
-        case .failure(let error): return finish("Cannot listen on \(listen.description): \(FileIO.errorText(error.code))")
+        case .failure(let error):
+            return finish(RelayFailure(.listenFailed, subject: listen.description, detail: FileIO.errorText(error.code)))
         case .success(let listener): fd = listener
         }
         listenerFd = fd
@@ -301,10 +303,10 @@ public final class SSHSession {
         switch phase {
         case .connecting:
             if nowMs - startedMs > SSHSession.connectTimeoutMs {
-                finish("SSH connection to \(target.address.description) timed out")
+                finish(RelayFailure(.connectTimedOut, subject: target.address.description))
             }
         case .handshake, .auth, .forwarding:
-            if nowMs - startedMs > SSHSession.setupTimeoutMs { finish("SSH session setup timed out") }
+            if nowMs - startedMs > SSHSession.setupTimeoutMs { finish(RelayFailure(.setupTimedOut)) }
         case .ready:
             guard let s = session, let io else { return }
             let generation = io.rxGeneration
@@ -318,7 +320,7 @@ public final class SSHSession {
                     io.touch()
                 }
                 let limit = Int64(keepaliveSeconds) * 1000 * Int64(max(0, target.keepaliveCountMax) + 1)
-                if nowMs - io.lastRxMs > limit { return finish("Keepalive timeout") }
+                if nowMs - io.lastRxMs > limit { return finish(RelayFailure(.keepaliveTimeout)) }
                 var next: Int32 = 0
                 _ = libssh2_keepalive_send(s, &next)
             }
@@ -392,35 +394,23 @@ public final class SSHSession {
 
     // MARK: failure text
 
-    func transportFailure() -> String? {
+    func transportFailure() -> RelayFailure? {
         if let fatal { return fatal }
         guard let io else { return nil }
         return io.sawEOF || io.error != 0 ? peerGoneReason() : nil
     }
 
-    func peerGoneReason() -> String {
-        guard let io else { return "SSH session ended" }
-        if io.error != 0 { return errnoReason(io.error) }
-        if io.sawEOF { return "Connection closed by remote host" }
+    func peerGoneReason() -> RelayFailure {
+        guard let io else { return RelayFailure(.sessionError) }
+        if io.error != 0 { return .connection(errno: io.error) }
+        if io.sawEOF { return RelayFailure(.peerClosed) }
         if let s = session {
             if libssh2_session_last_errno(s) == LIBSSH2_ERROR_SOCKET_DISCONNECT {
-                return "Connection closed by remote host (" + SSHSession.lastError(s) + ")"
+                return RelayFailure(.peerClosed, detail: SSHSession.lastError(s))
             }
-            return "SSH session error: " + SSHSession.lastError(s)
+            return RelayFailure(.sessionError, detail: SSHSession.lastError(s))
         }
-        return "SSH session ended"
-    }
-
-    func errnoReason(_ error: Int32) -> String {
-        switch error {
-        case ECONNRESET: return "Connection reset by peer"
-        case EPIPE: return "Connection closed by remote host (broken pipe)"
-        default: return "SSH connection lost: " + FileIO.errorText(error)
-        }
-    }
-
-    private func connectFailure(_ error: Int32) -> String {
-        "SSH connection to \(target.address.description) failed: " + FileIO.errorText(error)
+        return RelayFailure(.sessionError)
     }
 
     static func lastError(_ session: OpaquePointer) -> String {

@@ -41,12 +41,12 @@ public final class LocalHostDriver: TunnelDriver {
         let config = context.config.get()
         guard request.mode != .remote else {
             // validation answers 400 first; this is only a safety net
-            return events.failed(attempt, reason: "Remote forwarding is not available on the appliance itself")
+            return events.failed(attempt, .remoteOnAppliance)
         }
         let bindHost = BindPolicy.literal(request.bindHost)
         guard BindPolicy.allows(bindHost, bindAllow: config.bindAllow),
               let bind = SocketAddress(ip: bindHost, port: UInt16(clamping: request.sourcePort)) else {
-            return events.failed(attempt, reason: BindPolicy.refusal(bindHost))
+            return events.failed(attempt, .bindNotAllowed(bindHost))
         }
         var settings: DirectForwarder.Settings
         if request.mode == .local {
@@ -81,10 +81,10 @@ public final class LocalHostDriver: TunnelDriver {
     private func checkTarget(_ tunnel: Tunnel, _ host: String, _ port: UInt16, then: @escaping () -> Void) {
         let judge = { [self] (addresses: [String]) in
             guard self.tunnels[tunnel.attempt] === tunnel else { return }   // stopped meanwhile
-            guard !addresses.isEmpty else { return self.fail(tunnel, "Destination host '\(host)' not found") }
+            guard !addresses.isEmpty else { return self.fail(tunnel, .destinationNotFound(host)) }
             let policy = self.context.destinations.current()
             guard addresses.contains(where: { policy.allows(host: host, address: $0, port: Int(port)) }) else {
-                return self.fail(tunnel, DestinationPolicy.refusal(host: host, port: Int(port)))
+                return self.fail(tunnel, .destinationNotAllowed(host: host, port: Int(port)))
             }
             then()
         }
@@ -94,21 +94,27 @@ public final class LocalHostDriver: TunnelDriver {
 
     private func open(_ tunnel: Tunnel, _ settings: DirectForwarder.Settings) {
         let forwarder = DirectForwarder(reactor: reactor, pool: pool, resolver: resolver, settings: settings) {
-            [self] host, address, port in self.context.destinations.current().allows(host: host, address: address, port: Int(port))
+            [self] host, address, port in
+            self.context.destinations.current().allows(host: host, address: address, port: Int(port))
         }
-        if let error = forwarder.start() { return fail(tunnel, error.text) }
+        if let error = forwarder.start() {
+            let failure = error.listening
+                ? RelayFailure(.listenFailed, subject: settings.bind.description, detail: FileIO.errorText(error.code))
+                : RelayFailure(.local, detail: error.text)
+            return fail(tunnel, TunnelFailure(failure))
+        }
         tunnel.forwarder = forwarder
         forwarder.onFatal = { [self] text in
             guard self.tunnels.removeValue(forKey: tunnel.attempt) != nil else { return }
-            tunnel.events.disconnected(tunnel.attempt, reason: "Listener failed: \(text)")
+            tunnel.events.disconnected(tunnel.attempt, .listenerFailed(text))
         }
         tunnel.traffic.restart(nowMs: Clock.monotonicMs())
         tunnel.events.connected(tunnel.attempt)
     }
 
-    private func fail(_ tunnel: Tunnel, _ reason: String) {
+    private func fail(_ tunnel: Tunnel, _ failure: TunnelFailure) {
         tunnels.removeValue(forKey: tunnel.attempt)
-        tunnel.events.failed(tunnel.attempt, reason: reason)
+        tunnel.events.failed(tunnel.attempt, failure)
     }
 
 

@@ -58,27 +58,27 @@ public final class SSHDriver: TunnelDriver {
     public func start(_ request: ConnectRequest, attempt: UInt64, events: TunnelEvents) {
         let built = SSHTargetBuilder.build(request, config: context.config.get(), stateDir: context.stateDir)
         guard let target = built.target else {
-            events.failed(attempt, reason: built.refused ?? "Invalid tunnel configuration")
+            events.failed(attempt, built.refused ?? .invalidConfiguration)
             return
         }
         let name = request.name.text
         if request.endpoint != nil {
             let (plan, refused) = SSHTargetBuilder.managed(request, stateDir: context.stateDir)
             guard let plan else {
-                events.failed(attempt, reason: refused ?? "Invalid tunnel configuration")
+                events.failed(attempt, refused ?? .invalidConfiguration)
                 return
             }
             return startManaged(outer: target, plan, attempt: attempt, events: events, name: name)
         }
         guard let forward = built.forward else {
-            events.failed(attempt, reason: built.refused ?? "Invalid tunnel configuration")
+            events.failed(attempt, built.refused ?? .invalidConfiguration)
             return
         }
         reactor.post { [self] in
             let session = SSHSession(reactor: self.reactor, pool: self.pool, target: target, forward: forward,
                                      maxConnections: self.maxConnections,
                                      onUp: { [self] in self.up(attempt, name: name) },
-                                     onDown: { [self] reason in self.down(attempt, reason: reason, name: name) })
+                                     onDown: { [self] failure in self.down(attempt, failure, name: name) })
             self.attempts[attempt] = Attempt(session: session, chain: nil, events: events)
             session.start()
         }
@@ -91,7 +91,7 @@ public final class SSHDriver: TunnelDriver {
                                  listenHost: plan.listenHost, listenPort: plan.listenPort, exitHost: plan.exitHost,
                                  exitPort: plan.exitPort, maxConnections: self.maxConnections,
                                  onUp: { [self] in self.up(attempt, name: name) },
-                                 onDown: { [self] reason in self.down(attempt, reason: reason, name: name) })
+                                 onDown: { [self] failure in self.down(attempt, failure, name: name) })
             self.attempts[attempt] = Attempt(session: nil, chain: chain, events: events)
             chain.start()
         }
@@ -115,16 +115,17 @@ public final class SSHDriver: TunnelDriver {
         entry.events.connected(attempt)
     }
 
-    private func down(_ attempt: UInt64, reason: String, name: String) {
+    private func down(_ attempt: UInt64, _ relayFailure: RelayFailure, name: String) {
         guard let entry = attempts.removeValue(forKey: attempt) else { return }
-        var fields = [("tunnel", name), ("reason", reason)]
+        let failure = TunnelFailure(relayFailure)
+        var fields = [("tunnel", name), ("reason", failure.reason)]
         if let detail = entry.hostKeyDetail { fields.append(("detail", detail)) }
         Log.warn(entry.up ? "ssh.disconnected" : "ssh.failed", fields)
         report(attempt, entry, force: true)
         if entry.up {
-            entry.events.disconnected(attempt, reason: reason)
+            entry.events.disconnected(attempt, failure)
         } else {
-            entry.events.failed(attempt, reason: reason)
+            entry.events.failed(attempt, failure)
         }
     }
 

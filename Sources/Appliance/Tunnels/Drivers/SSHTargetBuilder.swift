@@ -8,10 +8,10 @@ enum SSHTargetBuilder {
     struct Built {
         var target: SSHTarget?
         var forward: SSHForward?
-        var refused: String?
+        var refused: TunnelFailure?
 
         static func ready(_ target: SSHTarget?, _ forward: SSHForward) -> Built { Built(target: target, forward: forward) }
-        static func refused(_ reason: String) -> Built { Built(refused: reason) }
+        static func refused(_ failure: TunnelFailure) -> Built { Built(refused: failure) }
     }
 
     /// A managed tunnel's parts (tunnels-api.md §7): the inner session's target and the forward's two ends.
@@ -34,8 +34,8 @@ enum SSHTargetBuilder {
     }
 
     /// Managed mode: the inner target and where it listens and exits; `refused` as for `build`.
-    static func managed(_ request: ConnectRequest, stateDir: String) -> (Managed?, String?) {
-        guard let endpoint = request.endpoint else { return (nil, "Invalid tunnel configuration") }
+    static func managed(_ request: ConnectRequest, stateDir: String) -> (Managed?, TunnelFailure?) {
+        guard let endpoint = request.endpoint else { return (nil, .invalidConfiguration) }
         let built = target(endpoint, request, stateDir: stateDir)
         guard let inner = built.target else { return (nil, built.refused) }
         let bindHost = literal(request.bindHost)
@@ -58,17 +58,17 @@ enum SSHTargetBuilder {
     /// The same, with the keepalive numbers given (C2S relays take the host's own).
     static func target(_ host: Host, keepaliveInterval: Int, keepaliveCountMax: Int, stateDir: String) -> Built {
         guard let address = SocketAddress(ip: host.ip, port: UInt16(truncatingIfNeeded: host.port)) else {
-            return .refused("Cannot connect to \(host.ip): host names are not resolved yet, use an IP address")
+            return .refused(.hostNameUnresolved(host.ip))
         }
         let credentials: SSHCredentials
         if case .key(let keyFile, let passphrase) = host.auth {
             guard let key = FileIO.read(keyFile, limit: 64 * 1024) else {
                 // the status goes to every user of the host: the path stays in the operator's log (issue #15)
                 Log.warn("ssh.key_unreadable", [("host", host.displayName), ("file", keyFile)])
-                return .refused("Authentication failed: cannot read the configured key")
+                return .refused(.keyUnreadable)
             }
             let keyType = PrivateKeyInfo.describe(key)
-            if let problem = PrivateKeyInfo.unsupportedInThisBuild(keyType) { return .refused(problem) }
+            if let problem = PrivateKeyInfo.unsupportedInThisBuild(keyType) { return .refused(.keyUnsupported(problem)) }
             credentials = .privateKey(key: key, passphrase: passphrase?.value, keyType: keyType)
         } else if case .password(let secret) = host.auth {
             credentials = .password(secret.value)
@@ -76,7 +76,7 @@ enum SSHTargetBuilder {
             credentials = .none
         }
         guard let hostKey = hostKeyPolicy(host, stateDir: stateDir) else {
-            return .refused("Host key verification failed for \(host.displayName)")
+            return .refused(.hostKeyRejected(host.displayName))
         }
         return Built(target: SSHTarget(address: address, hostName: host.displayName, user: host.username,
                                        credentials: credentials, hostKey: hostKey,
@@ -91,7 +91,7 @@ enum SSHTargetBuilder {
         if request.mode != .remote {
             guard BindPolicy.allows(bindHost, bindAllow: config.bindAllow),
                   let listen = SocketAddress(ip: bindHost, port: UInt16(truncatingIfNeeded: request.sourcePort)) else {
-                return .refused("Bind address not allowed: \(request.bindHost)")
+                return .refused(.bindNotAllowed(request.bindHost))
             }
             if request.mode == .dynamic { return .ready(placeholder, .dynamic(listen: listen)) }
             let target = !request.targetHost.isEmpty ? request.targetHost
@@ -101,15 +101,15 @@ enum SSHTargetBuilder {
         do {
             let plain = ["", "127.0.0.1", "localhost"]
             guard plain.contains(request.endpointHost) else {
-                return .refused("Endpoint host '\(request.endpointHost)' not found")
+                return .refused(.endpointNotFound(request.endpointHost))
             }
             guard let connectTo = SocketAddress(ip: bindHost, port: UInt16(truncatingIfNeeded: request.endpointPort)) else {
-                return .refused("Cannot connect to \(request.bindHost): host names are not resolved yet, use an IP address")
+                return .refused(.hostNameUnresolved(request.bindHost))
             }
             // every connection the server forwards back leaves from the appliance: `destinations` decides
             // (issue #15; the target is fixed, so checking it here and again after a reload covers them all)
             guard DestinationPolicy(config.destinations).allows(address: connectTo.ipString, port: request.endpointPort) else {
-                return .refused(DestinationPolicy.refusal(host: connectTo.ipString, port: request.endpointPort))
+                return .refused(.destinationNotAllowed(host: connectTo.ipString, port: request.endpointPort))
             }
             let listenHost = request.targetHost.isEmpty ? "127.0.0.1" : request.targetHost
             return .ready(placeholder, .remote(listenHost: listenHost, listenPort: request.sourcePort, connectTo: connectTo))
