@@ -102,6 +102,19 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         case .greeted(_, let used): _ = SOCKS5.request(bytes[used...])
         default: break
         }
+        // the server as both forwards drive it: the bytes in two pieces, consumed input dropped between them
+        var server = SOCKS5Server()
+        let cut = bytes.isEmpty ? 0 : Int(bytes[0]) % (bytes.count + 1)
+        var input = Array(bytes[..<cut])
+        let first = server.step(input[...])
+        precondition(first.consumed <= input.count, "consumed more than given")
+        if first.outcome == .needMore {
+            input.removeFirst(first.consumed)
+            input += bytes[cut...]
+            let second = server.step(input[...])
+            precondition(second.consumed <= input.count, "consumed more than given")
+            if second.outcome == .connect { precondition(!second.host.isEmpty, "a CONNECT without a target") }
+        }
     case .connect:
         _ = ConnectValidation.validate(body: bytes, config: fuzzConfig, user: fuzzConfig.users[0])
         _ = ConnectValidation.tunnelName(body: bytes)

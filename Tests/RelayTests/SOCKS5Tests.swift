@@ -36,3 +36,52 @@ import Testing
         #expect(SOCKS5.reply(.succeeded) == [5, 0, 0, 1, 0, 0, 0, 0, 0, 0])
     }
 }
+
+/// Issue #16: the one SOCKS5 server both dynamic forwards use.
+@Suite struct SOCKS5ServerTests {
+    static let connect: [UInt8] = [5, 1, 0, 3, 9] + Array("db.lan.ex".utf8) + [0x15, 0x38]
+
+    @Test func greetingAndRequestTogetherOrInPieces() {
+        var whole = SOCKS5Server()
+        let input: [UInt8] = [5, 2, 2, 0] + SOCKS5ServerTests.connect + [0xAA]
+        let step = whole.step(input[...])
+        #expect(step.outcome == .connect && step.answer == [5, 0] && step.host == "db.lan.ex" && step.port == 5432)
+        #expect(step.consumed == input.count - 1)       // the early payload byte stays
+
+        var pieces = SOCKS5Server()
+        var buffer: [UInt8] = []
+        var answers: [UInt8] = []
+        var last = SOCKS5Server.Step(outcome: .needMore)
+        for byte in input {
+            buffer.append(byte)
+            last = pieces.step(buffer[...])
+            answers += last.answer
+            buffer.removeFirst(last.consumed)
+            if last.outcome != .needMore { break }
+        }
+        #expect(last.outcome == .connect && last.host == "db.lan.ex" && answers == [5, 0] && buffer.isEmpty)
+    }
+
+    @Test func refusals() {
+        var server = SOCKS5Server()
+        #expect(server.step([4, 1, 0][...]).answer == [5, 0xFF])
+        server = SOCKS5Server()
+        let noMethod = server.step([5, 1, 2][...])
+        #expect(noMethod.outcome == .refuse && noMethod.answer == [5, 0xFF])
+        server = SOCKS5Server()
+        let bind = server.step([5, 1, 0, 5, 2, 0, 1, 127, 0, 0, 1, 0, 80][...])    // BIND
+        #expect(bind.outcome == .refuse && bind.answer == [5, 0] + SOCKS5.reply(.commandNotSupported))
+        server = SOCKS5Server()
+        let badName = server.step([5, 1, 0, 5, 1, 0, 3, 3, 0x61, 0x20, 0x62, 0, 80][...])
+        #expect(badName.outcome == .refuse && badName.answer.suffix(10) == SOCKS5.reply(.generalFailure)[...])
+    }
+
+    @Test func garbageAfterTheGreetingIsRefusedNotWaitedFor() {
+        var server = SOCKS5Server()
+        _ = server.step([5, 1, 0][...])
+        let junk = [UInt8](repeating: 5, count: 3) + [3, 255] + [UInt8](repeating: 0x61, count: 600)
+        let step = server.step(junk[...])
+        #expect(step.outcome == .refuse && step.answer == SOCKS5.reply(.commandNotSupported))
+        #expect(SOCKS5Server.maxHandshake >= 2 + 255 + 4 + 1 + 255 + 2)
+    }
+}

@@ -16,6 +16,7 @@ final class ConnectionSetup {
     let deadlineMs: Int64
     private(set) var phase: Phase
     private var input: [UInt8] = []
+    private var handshake = SOCKS5Server()
     private var host = ""
     private var port: UInt16 = 0
     private var candidates: [String] = []
@@ -57,32 +58,19 @@ final class ConnectionSetup {
         guard let bytes = TCPSocket.receive(client, max: 512) else { return }
         if bytes.isEmpty { return fail(nil) }     // gone before the handshake ended: nobody to answer
         input += bytes
-        if phase == .greeting {
-            switch SOCKS5.greeting(input[...]) {
-            case .needMore: return
-            case .greeted(_, let consumed):
-                // the only method served is 00; the parser's reply payload came out as 05 FF in the Embedded
-                // -Osize product (full Swift is right), so the answer is spelled here
-                guard TCPSocket.sendSmall(client, [5, 0]) else { return fail(nil) }
-                input.removeFirst(consumed)
-                phase = .request
-            case .reject(let reply): return finishWith(reply)
-            case .connect: return fail(.generalFailure)
-            }
+        let step = handshake.step(input[...])
+        if step.outcome == .refuse { return finishWith(step.answer) }
+        if !step.answer.isEmpty {
+            guard TCPSocket.sendSmall(client, step.answer) else { return fail(nil) }
         }
-        switch SOCKS5.request(input[...]) {
-        case .needMore:
-            if input.count > 600 { fail(.generalFailure) }   // more than any request can be
-        case .reject(let reply): finishWith(reply)
-        case .greeted: fail(.generalFailure)
-        case .connect(let target, let port, let consumed):
-            if refuse { return fail(.generalFailure) }
-            input.removeFirst(consumed)   // early payload: sent to the target once connected
-            host = SOCKS5.hostText(target)
-            self.port = port
-            reactor.unwatch(client)        // the relay reads the rest
-            resolve()
-        }
+        input.removeFirst(step.consumed)   // after a CONNECT, early payload stays: sent to the target once connected
+        if handshake.greeted { phase = .request }
+        guard step.outcome == .connect else { return }
+        if refuse { return fail(.generalFailure) }
+        host = step.host
+        port = step.port
+        reactor.unwatch(client)        // the relay reads the rest
+        resolve()
     }
 
     private func resolve() {

@@ -37,7 +37,8 @@ final class ChannelPipe {
     /// The socket may have bytes: cleared by an EAGAIN read, set again by epoll (level-triggered EPOLLIN is watched
     /// whenever `up` is empty). Saves a read that can only fail each time the transport wakes the stream.
     private var localReadable = true
-    private var greeted = false
+    private var handshake = SOCKS5Server()
+    private var greeted: Bool { handshake.greeted }
     private var watched: UInt32 = 0
     private var closed = false
 
@@ -203,45 +204,22 @@ final class ChannelPipe {
             if n < 0 && (error == EAGAIN || error == EWOULDBLOCK) { return }
             return abort()
         }
-        var bytes = Array(UnsafeRawBufferPointer(start: up + upStart, count: upEnd - upStart))
-        // Not `switch SOCKS5.greeting(…)`/`switch SOCKS5.request(…)` sending SOCKS5's constant answers: measured
-        // again after the swift_bridgeObjectRetain fix (issue #13), that form built with Embedded Swift 6.3.1 -Osize
-        // answers a valid greeting 05 01 00 with 05 FF, on aarch64 and x86_64 alike and with or without
-        // Sources/CSupport/EmbeddedRuntimeFixes.c: a defect of its own, not #13. So the greeting is checked here with
-        // answers built at run time (`bytes`), and the request's result is matched with if-case chains.
-        if !greeted {
-            guard bytes.count >= 2 else { return }
-            let count = Int(bytes[1])
-            guard bytes[0] == 5, bytes.count >= 2 + count else {
-                if bytes[0] != 5 || upEnd == size {
-                    _ = send(ChannelPipe.bytes(5, 0xFF))
-                    abort()
-                }
-                return
-            }
-            guard bytes[2..<(2 + count)].contains(0) else {
-                _ = send(ChannelPipe.bytes(5, 0xFF))
-                return abort()
-            }
-            guard send(ChannelPipe.bytes(5, 0)) else { return abort() }
-            greeted = true
-            upStart += 2 + count
-            bytes.removeFirst(2 + count)
+        let bytes = Array(UnsafeRawBufferPointer(start: up + upStart, count: upEnd - upStart))
+        let step = handshake.step(bytes[...])
+        if !step.answer.isEmpty {
+            guard send(step.answer) else { return abort() }
         }
-        let step = SOCKS5.request(bytes[...])
-        if case .connect(let target, let port, let consumed) = step {
-            upStart += consumed
-            targetHost = SOCKS5.hostText(target)
-            targetPort = Int(port)
+        upStart += step.consumed
+        switch step.outcome {
+        case .connect:
+            targetHost = step.host
+            targetPort = Int(step.port)
             phase = .opening
             session.enqueueOpen(self)
-        } else if case .reject(let answer) = step {
-            _ = send(answer)
+        case .refuse:
             abort()
-        } else if case .needMore = step {
+        case .needMore:
             if upEnd == size { abort() }
-        } else {
-            abort()
         }
     }
 
