@@ -12,12 +12,18 @@ from harness.appliance import Appliance
 from harness.login import PASSWORD, hash_password
 from harness.sluice import command
 
+
+def appliance_with_password(sluice_bin, password_hash):
+    """An appliance whose user `ops` logs in with PASSWORD (hashed as given)."""
+    a = Appliance(sluice_bin)
+    a.config["users"][1]["passwordHash"] = password_hash
+    a.rewrite(a.config)
+    return a.start()
+
+
 @pytest.fixture(scope="module")
 def app(sluice_bin):
-    a = Appliance(sluice_bin)
-    a.config["users"][1]["passwordHash"] = hash_password(sluice_bin, PASSWORD)
-    a.rewrite(a.config)
-    a.start()
+    a = appliance_with_password(sluice_bin, hash_password(sluice_bin, PASSWORD))
     yield a
     a.stop()
 
@@ -102,10 +108,7 @@ def slow_hash(binary, password, seconds=1.5):
 
 @pytest.fixture
 def slow_app(sluice_bin):
-    a = Appliance(sluice_bin)
-    a.config["users"][1]["passwordHash"] = slow_hash(sluice_bin, PASSWORD)
-    a.rewrite(a.config)
-    a.start()
+    a = appliance_with_password(sluice_bin, slow_hash(sluice_bin, PASSWORD))
     yield a
     a.stop()
 

@@ -14,23 +14,22 @@ public struct SocketAddress {
         if inet_pton(AF_INET, ip, &v4.sin_addr) == 1 {
             v4.sin_family = sa_family_t(AF_INET)
             v4.sin_port = port.bigEndian
-            withUnsafeMutableBytes(of: &storage) { dst in
-                withUnsafeBytes(of: v4) { dst.copyMemory(from: $0) }
-            }
-            length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            store(v4)
             return
         }
         var v6 = sockaddr_in6()
-        if inet_pton(AF_INET6, ip, &v6.sin6_addr) == 1 {
-            v6.sin6_family = sa_family_t(AF_INET6)
-            v6.sin6_port = port.bigEndian
-            withUnsafeMutableBytes(of: &storage) { dst in
-                withUnsafeBytes(of: v6) { dst.copyMemory(from: $0) }
-            }
-            length = socklen_t(MemoryLayout<sockaddr_in6>.size)
-            return
+        guard inet_pton(AF_INET6, ip, &v6.sin6_addr) == 1 else { return nil }
+        v6.sin6_family = sa_family_t(AF_INET6)
+        v6.sin6_port = port.bigEndian
+        store(v6)
+    }
+
+    /// Copies a `sockaddr_in` or `sockaddr_in6` into the storage and sets the length.
+    private mutating func store<Address>(_ address: Address) {
+        withUnsafeMutableBytes(of: &storage) { dst in
+            withUnsafeBytes(of: address) { dst.copyMemory(from: $0) }
         }
-        return nil
+        length = socklen_t(MemoryLayout<Address>.size)
     }
 
     /// A copy of a kernel-provided IPv4 or IPv6 address.
