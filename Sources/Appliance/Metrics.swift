@@ -33,6 +33,15 @@ public enum Metrics {
         for cause in Refusals.Cause.allCases {
             out += "sluice_refused_connections_total{cause=\"\(cause.label)\"} \(refused[cause.rawValue])\n"
         }
+        family(&out, "sluice_pool_capacity", "gauge", "Most buffers or pipes a relay pool may hold at once.")
+        let pools = PoolRegistry.shared.snapshot()
+        for row in pools {
+            out += "sluice_pool_capacity{pool=\"\(label(row.name))\",kind=\"\(row.kind)\",bytes=\"\(row.itemBytes)\"} \(row.capacity)\n"
+        }
+        family(&out, "sluice_pool_in_use", "gauge", "Buffers or pipes held by connections now.")
+        for row in pools {
+            out += "sluice_pool_in_use{pool=\"\(label(row.name))\",kind=\"\(row.kind)\"} \(row.inUse)\n"
+        }
         family(&out, "sluice_ssh_sessions", "gauge", "Established SSH sessions by negotiated cipher.")
         for (cipher, sessions) in SessionCiphers.shared.snapshot() {
             out += "sluice_ssh_sessions{cipher=\"\(label(cipher))\"} \(sessions)\n"

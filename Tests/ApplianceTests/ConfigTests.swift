@@ -273,7 +273,8 @@ func withTunnel(_ tunnel: String, local: Bool = false) -> String {
 
     @Test func limitsArePositiveAndBounded() throws {
         let config = try parse(#"{"limits": {"bufferSize": 65536, "buffersPerStream": 8}}"#).get()
-        #expect(config.limits.bufferSize == 65536 && config.limits.buffersPerStream == 8)
+        #expect(config.limits.bufferSize == 65536)   // buffersPerStream: accepted, no effect (issue #16)
+        #expect(problems(#"{"limits": {"buffersPerStream": 0}}"#) == ["limits.buffersPerStream: must be at least 1"])
         #expect(config.limits.bufferCount == 1024)
         #expect(problems(#"{"limits": {"bufferCount": -1, "maxTunnels": 0, "maxRelays": 1e12}}"#) == [
             "limits.bufferCount: must be at least 1", "limits.maxTunnels: must be at least 1",

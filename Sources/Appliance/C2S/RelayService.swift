@@ -33,8 +33,10 @@ public final class RelayService {
         self.resolver = resolver
         self.maxRelays = max(1, limits.maxRelays)
         self.maxConnections = max(1, limits.maxConnectionsPerTunnel)
-        self.pool = BufferPool(size: max(4096, limits.bufferSize), count: max(2, limits.bufferCount))
+        self.pool = context.buffers
         self.rxPool = BufferPool(size: RelayService.receiveBufferSize, count: maxRelays)
+        PoolRegistry.shared.register("websocket_receive", buffers: rxPool)
+        PoolRegistry.shared.register("c2s", pipes: pipes)
         self.sessions = SharedSessions(reactor: reactor, pool: pool, maxConnections: maxConnections)
         reactor.post { [self] in self.reactor.setTick { [self] in self.tick() } }
         guard reactor.start(name: "c2s") else {

@@ -116,7 +116,9 @@ public enum ConfigLoader {
         limits.maxTunnels = o.integer("maxTunnels", range) ?? limits.maxTunnels
         limits.maxConnectionsPerTunnel = o.integer("maxConnectionsPerTunnel", range) ?? limits.maxConnectionsPerTunnel
         limits.maxRelays = o.integer("maxRelays", range) ?? limits.maxRelays
-        limits.buffersPerStream = o.integer("buffersPerStream", range) ?? limits.buffersPerStream
+        // accepted (and range-checked) for configurations written to the spec, with no effect: a stream holds
+        // exactly one pool buffer per direction, so the bound is `bufferSize × bufferCount` (issue #16)
+        _ = o.integer("buffersPerStream", range)
     }
 
     /// The embedded default (appliance.md §1): listen 127.0.0.1:30003; stateDir = stateEnv ?? "./.sluice-state";

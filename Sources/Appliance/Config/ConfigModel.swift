@@ -34,7 +34,6 @@ public struct Limits: Equatable {
     public var maxTunnels = 256
     public var maxConnectionsPerTunnel = 512
     public var maxRelays = 512
-    public var buffersPerStream = 4
     public init() {}
 }
 

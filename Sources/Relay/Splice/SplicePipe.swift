@@ -45,48 +45,68 @@ public final class PipePool {
     public let capacity: Int
     public let largeCapacity: Int
     public let large: Int
+    /// Pipes open at once (in relays or pooled), two descriptors each: beyond it `take` answers nil and the
+    /// connection is refused, like one that finds no relay buffer.
+    public let limit: Int
     /// Large pipes open now (in relays or pooled).
     public private(set) var largeAlive = 0
+    /// Every pipe open now (in relays or pooled).
+    public private(set) var alive = 0
+    /// Relays on one thread take and give; `/metrics` reads from another.
+    private let lock = Lock()
 
-    public init(capacity: Int = 65536, keep: Int = 16, largeCapacity: Int = 1 << 20, large: Int = 16) {
+    public init(capacity: Int = 65536, keep: Int = 16, largeCapacity: Int = 1 << 20, large: Int = 16,
+                limit: Int = 8192) {
         self.capacity = capacity
         self.keep = keep
         self.largeCapacity = largeCapacity
         self.large = large
+        self.limit = limit
     }
 
     public func take() -> SplicePipe? {
-        // a pooled large pipe first: the newest connection is the likeliest to be a bulk one
-        if let index = free.lastIndex(where: { $0.capacity > capacity }) { return free.remove(at: index) }
-        if largeAlive < large, largeCapacity > capacity, let pipe = SplicePipe.make(capacity: largeCapacity) {
-            if pipe.capacity > capacity {
-                largeAlive += 1
+        lock.withLock {
+            // a pooled large pipe first: the newest connection is the likeliest to be a bulk one
+            if let index = free.lastIndex(where: { $0.capacity > capacity }) { return free.remove(at: index) }
+            if largeAlive < large, largeCapacity > capacity, alive < limit,
+               let pipe = SplicePipe.make(capacity: largeCapacity) {
+                alive += 1
+                // refused (pipe-max-size or the user's limit): an ordinary pipe after all
+                if pipe.capacity > capacity { largeAlive += 1 }
                 return pipe
             }
-            // refused (pipe-max-size or the user's limit): an ordinary pipe after all
+            if let pipe = free.popLast() { return pipe }
+            guard alive < limit, let pipe = SplicePipe.make(capacity: capacity) else { return nil }
+            alive += 1
             return pipe
         }
-        if let pipe = free.popLast() { return pipe }
-        return SplicePipe.make(capacity: capacity)
     }
 
     /// Only an empty pipe can be reused: bytes of a dead connection must never reach the next one.
     public func give(_ pipe: SplicePipe) {
-        if pipe.buffered == 0 && free.count < keep {
-            free.append(pipe)
-        } else {
-            if pipe.capacity > capacity { largeAlive -= 1 }
-            pipe.close()
+        lock.withLock {
+            if pipe.buffered == 0 && free.count < keep {
+                free.append(pipe)
+            } else {
+                close(pipe)
+            }
         }
     }
 
     public func drain() {
-        for pipe in free {
-            if pipe.capacity > capacity { largeAlive -= 1 }
-            pipe.close()
+        lock.withLock {
+            for pipe in free { close(pipe) }
+            free.removeAll()
         }
-        free.removeAll()
     }
 
-    public var pooled: Int { free.count }
+    private func close(_ pipe: SplicePipe) {
+        if pipe.capacity > capacity { largeAlive -= 1 }
+        alive -= 1
+        pipe.close()
+    }
+
+    public var pooled: Int { lock.withLock { free.count } }
+    /// Pipes in relays now (not pooled).
+    public var inUse: Int { lock.withLock { alive - free.count } }
 }

@@ -30,6 +30,7 @@ public final class LocalHostDriver: TunnelDriver {
         self.context = context
         self.reactor = reactor
         self.resolver = resolver
+        PoolRegistry.shared.register("local", pipes: pool)
         guard reactor.start(name: "local-tunnels") else {
             resolver.stop()
             return nil

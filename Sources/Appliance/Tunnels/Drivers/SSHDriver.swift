@@ -49,7 +49,7 @@ public final class SSHDriver: TunnelDriver {
         let limits = context.config.get().limits
         self.context = context
         self.reactor = reactor
-        self.pool = BufferPool(size: max(4096, limits.bufferSize), count: max(2, limits.bufferCount))
+        self.pool = context.buffers
         self.maxConnections = max(1, limits.maxConnectionsPerTunnel)
         reactor.post { [self] in self.reactor.setTick { [self] in self.tick() } }
         guard reactor.start(name: "ssh") else { return nil }

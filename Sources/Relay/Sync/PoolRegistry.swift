@@ -1,0 +1,50 @@
+/// Every pool of relay memory the process holds, by name, for `/metrics` and for checking the bound that
+/// docs/operations.md states: relay buffers (`bufferSize × bufferCount`, one pool for all SSH streams), the
+/// WebSocket receive buffers (`maxRelays` × 64 KiB) and the splice pipes of each relaying thread (a cap on pipes
+/// open). Pools register once, when their owner starts; a name registered again replaces the earlier pool.
+public final class PoolRegistry {
+    public static let shared = PoolRegistry()
+
+    public struct Row {
+        public let name: String
+        /// "buffers" or "pipes".
+        public let kind: String
+        /// Bytes per buffer; a pipe's ordinary capacity.
+        public let itemBytes: Int
+        /// The most that may exist at once.
+        public let capacity: Int
+        public let inUse: Int
+    }
+
+    private let lock = Lock()
+    private var buffers: [(String, BufferPool)] = []
+    private var pipes: [(String, PipePool)] = []
+
+    public init() {}
+
+    public func register(_ name: String, buffers pool: BufferPool) {
+        lock.withLock {
+            buffers.removeAll { $0.0 == name }
+            buffers.append((name, pool))
+        }
+    }
+
+    public func register(_ name: String, pipes pool: PipePool) {
+        lock.withLock {
+            pipes.removeAll { $0.0 == name }
+            pipes.append((name, pool))
+        }
+    }
+
+    public func snapshot() -> [Row] {
+        let (b, p) = lock.withLock { (buffers, pipes) }
+        var rows: [Row] = []
+        for (name, pool) in b {
+            rows.append(Row(name: name, kind: "buffers", itemBytes: pool.size, capacity: pool.count, inUse: pool.inUse))
+        }
+        for (name, pool) in p {
+            rows.append(Row(name: name, kind: "pipes", itemBytes: pool.capacity, capacity: pool.limit, inUse: pool.inUse))
+        }
+        return rows
+    }
+}
