@@ -134,6 +134,12 @@ def test_metrics_admin_only(app):
     r = request(app.port, "GET", "/metrics", token=app.token("u-admin"))
     assert r.status == 200
     assert b"sluice_tunnel_status{" in r.body and b"sluice_sse_subscribers" in r.body
+    # one pool of relay buffers for tunnels and C2S relays alike, as docs/operations.md states (issue #16)
+    text = r.body.decode()
+    assert text.count('sluice_pool_capacity{pool="relay",') == 1, text
+    assert 'sluice_pool_capacity{pool="relay",kind="buffers",bytes="32768"} 1024\n' in text
+    assert 'sluice_pool_capacity{pool="websocket_receive",kind="buffers",bytes="65536"} 512\n' in text
+    assert 'sluice_pool_in_use{pool="relay",kind="buffers"} 0\n' in text
     r = request(app.port, "GET", "/metrics", token=app.token("u-ops"))
     assert (r.status, r.json()) == (403, {"error": "Admin access required"})
     assert request(app.port, "GET", "/metrics").status == 401

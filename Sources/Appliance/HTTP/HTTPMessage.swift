@@ -61,8 +61,8 @@ public struct HTTPResponse {
 /// Work that produces the answer off the server's thread, and the answer to give instead when it cannot be run
 /// (the worker is busy with other clients' work, or the server is stopping).
 public final class HTTPDeferred {
-    let work: () -> HTTPResponse
-    let instead: HTTPResponse
+    public let work: () -> HTTPResponse
+    public let instead: HTTPResponse
 
     public init(instead: HTTPResponse, _ work: @escaping () -> HTTPResponse) {
         self.work = work
