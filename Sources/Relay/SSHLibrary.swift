@@ -16,4 +16,11 @@ public enum SSHLibrary {
         return "openssl"
         #endif
     }
+
+    /// libssh2's message for the session's last error (never empty).
+    static func lastError(_ session: OpaquePointer) -> String {
+        guard let text = cssh2_last_error(session) else { return "unknown error" }
+        let message = String(cString: text)
+        return message.isEmpty ? "unknown error (\(libssh2_session_last_errno(session)))" : message
+    }
 }

@@ -132,6 +132,28 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             else if !h.opcode.isControl { if case .failure = assembler.frame(h, payload: payload) { break } }
             offset += h.headerLength + h.payloadLength
         }
+        // the same bytes through the link's reader, arriving in two pieces, a stream taking half of each binary piece
+        let cut = bytes.isEmpty ? 0 : Int(bytes[0]) % (bytes.count + 1)
+        var reader = WebSocketReader(maxFrame: 4096)
+        var buffer = Array(bytes[..<cut])
+        var start = 0
+        for arrived in [true, false] {
+            if !arrived { buffer += bytes[cut...] }
+            var steps = 0
+            while steps < 100_000 {
+                steps += 1
+                let event = buffer.withUnsafeMutableBytes { reader.next(UnsafeMutableRawBufferPointer(rebasing: $0[start...])) }
+                precondition(event.used >= 0 && start + event.used + event.count <= buffer.count, "read past the bytes")
+                start += event.used
+                if event.kind == .more || event.kind == .failure { break }
+                if event.kind == .binary {
+                    let taken = max(1, event.count / 2)
+                    start += taken
+                    reader.took(taken, of: event.count)
+                }
+            }
+            if steps >= 100_000 { preconditionFailure("the reader made no progress") }
+        }
     case .key:
         // a key file as given, and the same bytes as the body of an OpenSSH key file
         _ = PrivateKeyInfo.describe(bytes)

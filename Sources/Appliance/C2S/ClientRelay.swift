@@ -109,7 +109,7 @@ final class ClientRelay {
         guard phase == .settingUp else { return }
         var ends: [Int32] = [-1, -1]
         guard cl_socketpair(&ends) == 0 else { return fail("no socket pair: \(FileIO.errorText(clinux_errno()))") }
-        let accepted = session.open(fd: ends[0], host: request.targetHost, port: request.targetPort) { [self] refusal in
+        let accepted = session.channels.open(fd: ends[0], host: request.targetHost, port: request.targetPort) { [self] refusal in
             guard self.phase == .settingUp else {
                 CLinux.close(ends[1])
                 return
@@ -192,7 +192,7 @@ final class ClientRelay {
         var ends: [Int32] = [-1, -1]
         guard cl_socketpair(&ends) == 0 else { return fail("no socket pair") }
         CLinux.close(ends[1])
-        let accepted = session.open(fd: ends[0], host: request.targetHost, port: request.targetPort) { [self] refusal in
+        let accepted = session.channels.open(fd: ends[0], host: request.targetHost, port: request.targetPort) { [self] refusal in
             guard self.phase == .settingUp else { return }
             if let refusal {
                 return self.refuse(RelayWording.channelRefusal(refusal), code: WebSocketLink.Codes.internalError)
@@ -215,14 +215,17 @@ final class ClientRelay {
         guard let unused = SocketAddress(ip: "127.0.0.1", port: 0) else { return fail("no address") }
         let forward = SSHForward.remote(listenHost: request.targetHost, listenPort: request.targetPort, connectTo: unused)
         let session = SSHSession(reactor: service.reactor, pool: service.pool, target: target, forward: forward,
-                                 maxConnections: service.maxConnections,
+                                 maxConnections: service.maxConnections, inbound: inboundTaker(request),
                                  onUp: { [self] in self.remoteUp(request) },
                                  onDown: { [self] failure in self.remoteDown(failure) })
         ownSession = session
-        if request.kind == .open {
-            session.inboundSink = { [self] fd in self.inbound(fd) }
-        }
         session.start()
+    }
+
+    /// A relay's streams from the server; a test only checks that the forward is granted (no taker: refused).
+    private func inboundTaker(_ request: RelayRequest) -> ((Int32) -> Bool)? {
+        guard request.kind == .open else { return nil }
+        return { [self] fd in self.inbound(fd) }
     }
 
     private func remoteUp(_ request: RelayRequest) {

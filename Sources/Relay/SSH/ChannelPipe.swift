@@ -14,7 +14,7 @@ final class ChannelPipe {
         case relay
     }
 
-    let session: SSHSession
+    let channels: SSHChannels
     let fd: Int32
     var channel: OpaquePointer?
     var phase: Phase
@@ -42,13 +42,13 @@ final class ChannelPipe {
     private var watched: UInt32 = 0
     private var closed = false
 
-    init(session: SSHSession, fd: Int32, up: UnsafeMutableRawPointer, down: UnsafeMutableRawPointer, phase: Phase) {
-        self.session = session
+    init(channels: SSHChannels, fd: Int32, up: UnsafeMutableRawPointer, down: UnsafeMutableRawPointer, phase: Phase) {
+        self.channels = channels
         self.fd = fd
         self.up = up
         self.down = down
-        self.size = session.pool.size
-        self.upChunk = ChannelPipe.upChunk(session.pool.size)
+        self.size = channels.pool.size
+        self.upChunk = ChannelPipe.upChunk(channels.pool.size)
         self.phase = phase
     }
 
@@ -87,7 +87,6 @@ final class ChannelPipe {
     }
 
     func openFailed(_ message: String) {
-        if !counted { session.carrierFailure = message }
         let report = onOpen
         onOpen = nil
         report?(message)
@@ -110,11 +109,11 @@ final class ChannelPipe {
         windowBlocked = false
         while true {
             if upStart < upEnd {
-                if session.outputBlocked { return true }
+                if channels.outputBlocked { return true }
                 let n = cssh2_channel_write(channel, up + upStart, upEnd - upStart)
                 if n > 0 {
                     upStart += n
-                    if counted { session.bytesOut += Int64(n) }
+                    if counted { channels.bytesOut += Int64(n) }
                     continue
                 }
                 // 0: the peer's window is exhausted; an adjust will come in on the transport
@@ -122,7 +121,7 @@ final class ChannelPipe {
                     windowBlocked = true
                     return true
                 }
-                return session.channelError(n)
+                return channels.channelError(n)
             }
             upStart = 0
             upEnd = 0
@@ -178,7 +177,7 @@ final class ChannelPipe {
             let n = cssh2_channel_read(channel, down, size)
             if n > 0 {
                 downEnd = n
-                if counted { session.bytesIn += Int64(n) }
+                if counted { channels.bytesIn += Int64(n) }
                 continue
             }
             if n == 0 || n == Int(LIBSSH2_ERROR_EAGAIN) {
@@ -188,7 +187,7 @@ final class ChannelPipe {
                 }
                 return true
             }
-            return session.channelError(n)
+            return channels.channelError(n)
         }
     }
 
@@ -215,7 +214,7 @@ final class ChannelPipe {
             targetHost = step.host
             targetPort = Int(step.port)
             phase = .opening
-            session.enqueueOpen(self)
+            channels.enqueueOpen(self)
         case .refuse:
             abort()
         case .needMore:
@@ -267,9 +266,9 @@ final class ChannelPipe {
         guard mask != watched else { return }
         // nothing wanted: out of epoll entirely, or a hang-up would be reported level-triggered forever
         if mask == 0 {
-            session.reactor.unwatch(fd)
+            channels.reactor.unwatch(fd)
         } else {
-            _ = session.reactor.watch(fd, events: mask) { [self] events in self.session.pipeEvent(self, events) }
+            _ = channels.reactor.watch(fd, events: mask) { [self] events in self.channels.event(self, events) }
         }
         watched = mask
     }
@@ -279,19 +278,19 @@ final class ChannelPipe {
         guard !closed else { return }
         closeLocal()
         if let channel {
-            session.freeChannel(channel)
+            channels.freeChannel(channel)
             self.channel = nil
         }
-        session.remove(self)
+        channels.remove(self)
     }
 
-    /// The socket side only; the session frees its channels itself when it ends.
+    /// The socket side only; libssh2 frees the channels with the session when it ends.
     func closeLocal() {
         guard !closed else { return }
         closed = true
-        if watched != 0 { session.reactor.unwatch(fd) }
+        if watched != 0 { channels.reactor.unwatch(fd) }
         CLinux.close(fd)
-        session.pool.release(up)
-        session.pool.release(down)
+        channels.pool.release(up)
+        channels.pool.release(down)
     }
 }

@@ -154,7 +154,7 @@ final class SSHAuth {
     }
 
     private func sessionFailure(_ session: OpaquePointer) -> RelayFailure {
-        RelayFailure(.authError, detail: SSHSession.lastError(session))
+        RelayFailure(.authError, detail: SSHLibrary.lastError(session))
     }
 }
 

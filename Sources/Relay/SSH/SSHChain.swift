@@ -25,6 +25,8 @@ public final class SSHChain {
     public private(set) var outer: SSHSession?
     public private(set) var inner: SSHSession?
     private var ended = false
+    /// Why S refused the direct-tcpip channel meant to carry the inner session's transport.
+    private var carrierRefusal: String?
 
     /// `listenHost:listenPort`: the tcpip-forward (on S for local/dynamic, on E for remote); `exitHost:exitPort`:
     /// where each stream goes from the exit side (unused for dynamic).
@@ -62,7 +64,7 @@ public final class SSHChain {
 
     public func start() {
         let session = SSHSession(reactor: reactor, pool: pool, target: outerTarget, forward: forward(listening: mode != .remote),
-                                 maxConnections: maxConnections + 1,
+                                 maxConnections: maxConnections + 1, inbound: { [self] fd in self.inbound(fd) },
                                  onUp: { [self] in self.outerUp() },
                                  onDown: { [self] reason in self.fail(reason, inner: false) })
         outer = session
@@ -77,21 +79,29 @@ public final class SSHChain {
                         inner: false)
         }
         let session = SSHSession(reactor: reactor, pool: pool, target: innerTarget, forward: forward(listening: mode == .remote),
-                                 maxConnections: maxConnections,
+                                 maxConnections: maxConnections, inbound: { [self] fd in self.inbound(fd) },
                                  onUp: { [self] in self.innerUp() },
                                  onDown: { [self] reason in self.fail(reason, inner: true) })
         inner = session
-        let listener = mode == .remote ? session : outer
-        let exit = mode == .remote ? outer : session
-        let socks = mode == .dynamic, host = exitHost, port = exitPort
-        listener.inboundSink = { fd in exit.adopt(fd: fd, socks: socks, host: host, port: port) }
         let address = innerTarget.address
-        guard outer.carry(fd: ends[0], host: address.ipString, port: Int(address.port)) else {
+        let carried = outer.channels.carry(fd: ends[0], host: address.ipString, port: Int(address.port)) { [self] why in
+            self.carrierRefusal = why
+        }
+        guard carried else {
             CLinux.close(ends[1])
             return fail(RelayFailure(.local, detail: "Cannot open a channel through \(outerTarget.hostName) to "
                                      + innerTarget.hostName), inner: false)
         }
         session.start(connectedFd: ends[1])
+    }
+
+    /// A stream the listening side's server opened goes to the exit side: E for local and dynamic, S for remote.
+    private func inbound(_ fd: Int32) -> Bool {
+        guard !ended, let exit = mode == .remote ? outer : inner else {
+            CLinux.close(fd)
+            return false
+        }
+        return exit.channels.adopt(fd: fd, socks: mode == .dynamic, host: exitHost, port: exitPort)
     }
 
     private func innerUp() {
@@ -103,7 +113,7 @@ public final class SSHChain {
         guard !ended else { return }
         var why = failure
         // the carrier could not be opened: the inner session saw only EOF; say what S answered
-        if fromInner, let refused = outer?.carrierFailure, !(inner?.isReady ?? false) {
+        if fromInner, let refused = carrierRefusal, !(inner?.isReady ?? false) {
             why = RelayFailure(.carrierRefused, subject: "\(innerTarget.hostName) through \(outerTarget.hostName)",
                                detail: refused)
         }
@@ -119,8 +129,6 @@ public final class SSHChain {
         onUp = nil
         onDown = nil
         let outer = self.outer, inner = self.inner
-        outer?.inboundSink = nil
-        inner?.inboundSink = nil
         reactor.post {
             inner?.close()
             outer?.close()
@@ -131,8 +139,6 @@ public final class SSHChain {
         ended = true
         onUp = nil
         onDown = nil
-        outer?.inboundSink = nil
-        inner?.inboundSink = nil
         inner?.close()
         outer?.close()
     }

@@ -120,4 +120,15 @@ public final class SSHIO {
         let io = Unmanaged<SSHIO>.fromOpaque(abstract!.pointee!).takeUnretainedValue()
         return io.onRecv(buffer!, length)
     }
+
+    /// Why the transport is gone: the socket's error, the peer's EOF, or what libssh2 last said of `session`.
+    func goneReason(_ session: OpaquePointer?) -> RelayFailure {
+        if error != 0 { return .connection(errno: error) }
+        if sawEOF { return RelayFailure(.peerClosed) }
+        guard let session else { return RelayFailure(.sessionError) }
+        if libssh2_session_last_errno(session) == LIBSSH2_ERROR_SOCKET_DISCONNECT {
+            return RelayFailure(.peerClosed, detail: SSHLibrary.lastError(session))
+        }
+        return RelayFailure(.sessionError, detail: SSHLibrary.lastError(session))
+    }
 }

@@ -1,70 +1,13 @@
 import CLinux
 import CSSH2
 
-/// Where and how to log in.
-public struct SSHTarget {
-    public var address: SocketAddress
-    /// The inventory name, for reasons such as `Host key verification failed for <name>`.
-    public var hostName: String
-    public var user: String
-    public var credentials: SSHCredentials
-    public var hostKey: HostKeyPolicy
-    /// 0 disables keepalives (and dead-peer detection).
-    public var keepaliveIntervalMs: Int
-    public var keepaliveCountMax: Int
-
-    public init(address: SocketAddress, hostName: String, user: String, credentials: SSHCredentials,
-                hostKey: HostKeyPolicy, keepaliveIntervalMs: Int, keepaliveCountMax: Int) {
-        self.address = address
-        self.hostName = hostName
-        self.user = user
-        self.credentials = credentials
-        self.hostKey = hostKey
-        self.keepaliveIntervalMs = keepaliveIntervalMs
-        self.keepaliveCountMax = keepaliveCountMax
-    }
-}
-
-/// What the session carries once it is up (tunnels-api.md §7, direct mode). A struct with a plain kind, not an
-/// enum with payloads: the Embedded -Osize build took wrong cases of switches over payload enums here.
-public struct SSHForward {
-    /// `exit`: no listener; streams are handed in by another session (`adopt`), managed tunnels only.
-    public enum Kind { case local, dynamic, remote, exit }
-
-    public let kind: Kind
-    /// local/dynamic: the listener here.
-    public let listen: SocketAddress
-    /// local: the direct-tcpip target; remote: the listen address on the server.
-    public let host: String
-    public let port: Int
-    /// remote: where each inbound channel is connected to.
-    public let connectTo: SocketAddress
-
-    /// `ssh -L`: a listener here; each connection → direct-tcpip to `targetHost:targetPort`.
-    public static func local(listen: SocketAddress, targetHost: String, targetPort: Int) -> SSHForward {
-        SSHForward(kind: .local, listen: listen, host: targetHost, port: targetPort, connectTo: listen)
-    }
-
-    /// `ssh -D`: a SOCKS5 listener here; each CONNECT → direct-tcpip.
-    public static func dynamic(listen: SocketAddress) -> SSHForward {
-        SSHForward(kind: .dynamic, listen: listen, host: "", port: 0, connectTo: listen)
-    }
-
-    /// The exit side of a managed tunnel: ready once authenticated; streams arrive through `SSHSession.adopt`.
-    public static func exit() -> SSHForward {
-        let none = SocketAddress(ip: "127.0.0.1", port: 0)!
-        return SSHForward(kind: .exit, listen: none, host: "", port: 0, connectTo: none)
-    }
-
-    /// `ssh -R`: tcpip-forward on the server; each inbound channel → a TCP connection to `connectTo`.
-    public static func remote(listenHost: String, listenPort: Int, connectTo: SocketAddress) -> SSHForward {
-        SSHForward(kind: .remote, listen: connectTo, host: listenHost, port: listenPort, connectTo: connectTo)
-    }
-}
-
-/// One non-blocking libssh2 session and its forwarder, owned by one reactor thread: every method runs there.
-/// It reports `onUp` once the listener is bound (or the remote forward granted) and `onDown` once when it fails or
-/// dies; `close` ends it without reporting.
+/// One non-blocking libssh2 session, owned by one reactor thread: every method runs there. This type is the
+/// session's life (connect → handshake → auth → forwarding → ready → closed), its transport socket, deadlines and
+/// keepalives. What it carries is split as swift-nio-ssh splits it: `channels` multiplexes the streams (and is the
+/// exit side of every role); the forwarding role is a `SSHLocalListener` (local, dynamic), a `SSHRemoteForward`
+/// (remote; its inbound streams go to `inbound` when one is given at creation), or none (exit: streams come from
+/// its owner through `channels`). It reports `onUp` once the listener is bound (or the remote forward granted)
+/// and `onDown` once when it fails or dies; `close` ends it without reporting.
 public final class SSHSession {
     static let connectTimeoutMs: Int64 = 15_000
     /// The attempt's own bound is the tunnel manager's 60 s watchdog (tunnels-api.md §8): this one only backs
@@ -77,7 +20,6 @@ public final class SSHSession {
     let pool: BufferPool
     let target: SSHTarget
     let forward: SSHForward
-    let maxConnections: Int
     private var onUp: (() -> Void)?
     private var onDown: ((RelayFailure) -> Void)?
 
@@ -87,15 +29,10 @@ public final class SSHSession {
     private var auth: SSHAuth?
     private var startedMs: Int64 = 0
     private var watchedMask: UInt32 = 0
-    /// Keepalive replies counted by libssh2 (patches/libssh2/0003): each is a real answer from the peer.
-    private var lastReplies: UInt = 0
-    var listenerFd: Int32 = -1
-    /// Off epoll after EMFILE until the next tick.
-    var listenerPaused = false
-    var remoteListener: OpaquePointer?
-    var pipes: [ChannelPipe] = []
-    var opening: [ChannelPipe] = []
-    var zombies: [OpaquePointer] = []
+    private var keepalive: SSHKeepalive
+    private var listener: SSHLocalListener?
+    private var remote: SSHRemoteForward?
+    public let channels: SSHChannels
     var fatal: RelayFailure?
     /// The negotiated algorithms, known once the handshake is done (logged by the driver when the session is up,
     /// counted by cipher for /metrics while it is).
@@ -105,27 +42,29 @@ public final class SSHSession {
     /// Why the host key was refused (the reason itself is fixed text); for the log.
     public private(set) var hostKeyDetail: String?
     /// Bytes that came out of channels (toward the connecting side) and went into them.
-    public internal(set) var bytesIn: Int64 = 0
-    public internal(set) var bytesOut: Int64 = 0
-    public var activeConnections: Int { pipes.count }
+    public var bytesIn: Int64 { channels.bytesIn }
+    public var bytesOut: Int64 { channels.bytesOut }
+    public var activeConnections: Int { channels.count }
     /// The port the server granted for a remote forward (useful with port 0).
-    public private(set) var grantedPort: Int = 0
-    /// Managed tunnels: a remote forward's inbound channels go to the other session instead of a TCP connect.
-    /// Given one end of a socketpair (the channel is pumped to the other end); false: refused, the end is closed.
-    public var inboundSink: ((Int32) -> Bool)?
+    public var grantedPort: Int { remote?.grantedPort ?? 0 }
     public var isReady: Bool { phase == .ready }
-    /// Why the direct-tcpip channel carrying another session's transport was refused.
-    public internal(set) var carrierFailure: String?
 
+    /// `inbound` (remote forwards only): each stream the server opens is pumped to one end of a socketpair and the
+    /// other end given to it instead of a TCP connect to `forward.connectTo`; it answers false to refuse (and
+    /// closes that end).
     public init(reactor: Reactor, pool: BufferPool, target: SSHTarget, forward: SSHForward, maxConnections: Int,
+                inbound: ((Int32) -> Bool)? = nil,
                 onUp: @escaping () -> Void, onDown: @escaping (RelayFailure) -> Void) {
         self.reactor = reactor
         self.pool = pool
         self.target = target
         self.forward = forward
-        self.maxConnections = maxConnections
         self.onUp = onUp
         self.onDown = onDown
+        keepalive = SSHKeepalive(intervalMs: target.keepaliveIntervalMs, countMax: target.keepaliveCountMax)
+        channels = SSHChannels(reactor: reactor, pool: pool, maxConnections: maxConnections)
+        if forward.kind == .remote { remote = SSHRemoteForward(forward, inbound: inbound) }
+        channels.owner = self
     }
 
     public func start() {
@@ -154,7 +93,8 @@ public final class SSHSession {
     public func close() {
         onUp = nil
         onDown = nil
-        cancelRemoteForward()   // the server's listener is gone before the stop is reported (SSHForwardCancel)
+        // the server's listener is gone before the stop is reported (SSHRemoteForward.cancel)
+        if phase == .ready, let s = session, let io { remote?.cancel(s, io: io) }
         teardown()
     }
 
@@ -221,7 +161,7 @@ public final class SSHSession {
             if rc == LIBSSH2_ERROR_EAGAIN { return settle() }
             if rc != 0 {
                 return finish(io.sawEOF || io.error != 0 ? peerGoneReason()
-                              : RelayFailure(.handshakeFailed, detail: SSHSession.lastError(s)))
+                              : RelayFailure(.handshakeFailed, detail: SSHLibrary.lastError(s)))
             }
             negotiated = SSHAlgorithms.negotiated(s)
             if let hash = libssh2_hostkey_hash(s, LIBSSH2_HOSTKEY_HASH_SHA256) {
@@ -245,17 +185,14 @@ public final class SSHSession {
                 if phase != .forwarding { return }
             }
         }
-        if phase == .forwarding && forward.kind == .remote {
-            let host = forward.host, port = forward.port
-            var bound: Int32 = 0
-            if let listener = libssh2_channel_forward_listen_ex(s, host, Int32(port), &bound, 64) {
-                remoteListener = listener
-                grantedPort = port == 0 ? Int(bound) : port
-                return becomeReady()
+        if phase == .forwarding, let remote {
+            switch remote.request(s) {
+            case .granted: return becomeReady()
+            case .pending: return settle()
+            case .refused:
+                if io.sawEOF || io.error != 0 { return finish(peerGoneReason()) }
+                return finish(RelayFailure(.forwardRefused, subject: String(forward.port)))
             }
-            if libssh2_session_last_errno(s) == LIBSSH2_ERROR_EAGAIN { return settle() }
-            if io.sawEOF || io.error != 0 { return finish(peerGoneReason()) }
-            return finish(RelayFailure(.forwardRefused, subject: String(port)))
         }
     }
 
@@ -265,15 +202,12 @@ public final class SSHSession {
             return
         }
         if forward.kind == .exit { return becomeReady() }
-        let listen = forward.listen
-        let fd: Int32
-        switch TCPSocket.listen(listen) {
+        switch SSHLocalListener.listen(forward, reactor: reactor, onReadable: { [self] in self.acceptLocal() }) {
         case .failure(let error):
-            return finish(RelayFailure(.listenFailed, subject: listen.description, detail: FileIO.errorText(error.code)))
-        case .success(let listener): fd = listener
+            return finish(RelayFailure(.listenFailed, subject: forward.listen.description,
+                                       detail: FileIO.errorText(error.code)))
+        case .success(let made): listener = made
         }
-        listenerFd = fd
-        _ = reactor.watch(fd, events: CL_EPOLLIN) { [self] _ in self.acceptLocal() }
         becomeReady()
     }
 
@@ -281,9 +215,7 @@ public final class SSHSession {
         guard let s = session, let io else { return }
         phase = .ready
         // only now: a want_reply keepalive answer would be taken as the reply to a later tcpip-forward (§5)
-        if target.keepaliveIntervalMs > 0 {
-            libssh2_keepalive_config(s, 1, UInt32(keepaliveSeconds))
-        }
+        if keepalive.enabled { libssh2_keepalive_config(s, 1, UInt32(keepalive.seconds)) }
         io.touch()
         let algorithms = SSHAlgorithms.negotiated(s)
         negotiated = algorithms
@@ -291,8 +223,6 @@ public final class SSHSession {
         onUp?()
         pumpAll()
     }
-
-    private var keepaliveSeconds: Int { max(1, (target.keepaliveIntervalMs + 999) / 1000) }
 
     // MARK: steady state
 
@@ -312,23 +242,14 @@ public final class SSHSession {
             let generation = io.rxGeneration
             serviceTransport()
             if let why = transportFailure() { return finish(why) }
-            if target.keepaliveIntervalMs > 0 {
-                // only what libssh2 has read counts as life: a reply to our keepalive, or any other packet
-                let replies = UInt(libssh2_keepalive_replies(s))
-                if replies != lastReplies {
-                    lastReplies = replies
-                    io.touch()
-                }
-                let limit = Int64(keepaliveSeconds) * 1000 * Int64(max(0, target.keepaliveCountMax) + 1)
-                if nowMs - io.lastRxMs > limit { return finish(RelayFailure(.keepaliveTimeout)) }
+            if keepalive.enabled {
+                if keepalive.answered(replies: UInt(libssh2_keepalive_replies(s))) { io.touch() }
+                if keepalive.dead(nowMs: nowMs, lastHeardMs: io.lastRxMs) { return finish(RelayFailure(.keepaliveTimeout)) }
                 var next: Int32 = 0
                 _ = libssh2_keepalive_send(s, &next)
             }
-            if listenerPaused && listenerFd >= 0 {
-                listenerPaused = false
-                _ = reactor.watch(listenerFd, events: CL_EPOLLIN) { [self] _ in self.acceptLocal() }
-            }
-            if remoteListener != nil || !zombies.isEmpty || io.rxGeneration != generation { pumpAll() } else { settle() }
+            listener?.resume()
+            if (remote?.listening ?? false) || channels.freesPending || io.rxGeneration != generation { pumpAll() } else { settle() }
         case .idle, .closed:
             break
         }
@@ -343,10 +264,8 @@ public final class SSHSession {
         var rounds = 0
         while true {
             let generation = io.rxGeneration
-            acceptRemote()
-            processOpens()
-            for pipe in pipes { pipe.progress() }
-            if !zombies.isEmpty { zombies = zombies.filter { libssh2_channel_free($0) == LIBSSH2_ERROR_EAGAIN } }
+            remote?.accept(into: channels)
+            channels.round()
             serviceTransport()
             if let why = transportFailure() { return finish(why) }
             rounds += 1
@@ -360,7 +279,13 @@ public final class SSHSession {
         let generation = io.rxGeneration
         pipe.handle(events)
         if let why = transportFailure() { return finish(why) }
-        if io.rxGeneration != generation || !opening.isEmpty { pumpAll() } else { settle() }
+        if io.rxGeneration != generation || channels.opensQueued { pumpAll() } else { settle() }
+    }
+
+    private func acceptLocal() {
+        guard phase == .ready, let listener else { return }
+        listener.accept(into: channels)
+        pumpAll()
     }
 
     /// Reads whatever the transport holds that no channel call took in: with no channel open (or none reading) the
@@ -400,24 +325,7 @@ public final class SSHSession {
         return io.sawEOF || io.error != 0 ? peerGoneReason() : nil
     }
 
-    func peerGoneReason() -> RelayFailure {
-        guard let io else { return RelayFailure(.sessionError) }
-        if io.error != 0 { return .connection(errno: io.error) }
-        if io.sawEOF { return RelayFailure(.peerClosed) }
-        if let s = session {
-            if libssh2_session_last_errno(s) == LIBSSH2_ERROR_SOCKET_DISCONNECT {
-                return RelayFailure(.peerClosed, detail: SSHSession.lastError(s))
-            }
-            return RelayFailure(.sessionError, detail: SSHSession.lastError(s))
-        }
-        return RelayFailure(.sessionError)
-    }
-
-    static func lastError(_ session: OpaquePointer) -> String {
-        guard let text = cssh2_last_error(session) else { return "unknown error" }
-        let message = String(cString: text)
-        return message.isEmpty ? "unknown error (\(libssh2_session_last_errno(session)))" : message
-    }
+    func peerGoneReason() -> RelayFailure { io?.goneReason(session) ?? RelayFailure(.sessionError) }
 
     // MARK: teardown
 
@@ -425,14 +333,9 @@ public final class SSHSession {
         guard phase != .closed else { return }
         if phase == .ready, let cipher = negotiated?.cipher { SessionCiphers.shared.add(cipher, -1) }
         phase = .closed
-        for pipe in pipes { pipe.closeLocal() }
-        pipes = []
-        opening = []
-        if listenerFd >= 0 {
-            reactor.unwatch(listenerFd)
-            CLinux.close(listenerFd)
-            listenerFd = -1
-        }
+        channels.closeAll()
+        listener?.close()
+        listener = nil
         if let io { reactor.unwatch(io.fd) }
         if let s = session, let io {
             if io.error == 0 && !io.sawEOF {
@@ -445,8 +348,7 @@ public final class SSHSession {
             while cssh2_session_free(s) == LIBSSH2_ERROR_EAGAIN && tries < 100 { tries += 1 }
         }
         session = nil
-        remoteListener = nil
-        zombies = []
+        remote?.drop()
         if let io { CLinux.close(io.fd) }
         io = nil
     }

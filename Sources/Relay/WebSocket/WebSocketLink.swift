@@ -34,47 +34,21 @@ public final class WebSocketLink {
     private let handBack: () -> Void
     private let rxPool: BufferPool
     private let pipes: PipePool
-    private let rx: UnsafeMutableRawPointer
-    private let rxSize: Int
-    private var rxStart = 0, rxEnd = 0
-    /// How many bytes from `rxStart` on are payload already unmasked (left behind by a blocked stream).
-    private var rxClear = 0
-
-    // the frame being received
-    private var frame: WebSocketFrame.Header?
-    private var frameKind = WebSocketFrame.Opcode.binary
-    private var frameDone = 0
-    private var framePayload: [UInt8] = []
-    private var assembler = WebSocketFrame.Assembler(maxText: WebSocketLink.maxFrame)
-
-    // frames going out: whole control/text frames, and the binary frame being spliced
-    private var out: [UInt8] = []
-    private var outStart = 0
-    /// Bytes of control frames queued since the last one queued had gone out, and where in `out` that last one
-    /// ends: once `outStart` passes it, every control frame has left (text queued after it does not matter).
-    private var controlQueued = 0
-    private var controlEnd = 0
-    /// When output last made progress, or was last empty: a peer that reads nothing for the idle limit is dropped.
-    private var lastTxMs: Int64
-    private var spliceHeader: [UInt8] = []
-    private var spliceHeaderSent = 0
-    private var spliceLeft = 0
-
-    // the bridged stream
-    private var sink: Int32 = -1
-    private var pipe: SplicePipe?
-    private var sinkBlocked = false     // received payload waits in `rx` for the stream to take it
-    private var sinkEOF = false
+    private var rx: ReceiveBuffer
+    private var reader = WebSocketReader(maxFrame: WebSocketLink.maxFrame)
+    /// Whole control and text frames going out (a bridged stream's binary frames go by `bridge`).
+    private var outbox = WebSocketOutbox()
+    private var timers: WebSocketTimers
+    /// Set by `bridge` and kept to the end (its byte counts outlive the stream).
+    private var bridged: WebSocketStreamBridge?
 
     private var inputPaused = false
     private var closeSent = false
     private var closeReceived = false
-    private var closingSinceMs: Int64 = 0
     private var ended = false
+    private var peerGone = false
+    private var broken = false
     private var fdMask: UInt32 = 0
-    private var sinkMask: UInt32 = 0
-    private var lastRxMs: Int64
-    private var lastPingMs: Int64
     private var busy = false
     private var drainArmed = false
 
@@ -85,8 +59,8 @@ public final class WebSocketLink {
     /// The connection is over (socket handed back); called once, never after `abort`.
     public var onEnd: (() -> Void)?
     /// Bytes relayed in each direction once bridged (client → stream, stream → client).
-    public private(set) var bytesUp: Int64 = 0
-    public private(set) var bytesDown: Int64 = 0
+    public var bytesUp: Int64 { bridged?.bytesUp ?? 0 }
+    public var bytesDown: Int64 { bridged?.bytesDown ?? 0 }
     /// The close code this side sent or answered; 0 while open.
     public private(set) var closeCode: UInt16 = 0
 
@@ -100,25 +74,19 @@ public final class WebSocketLink {
         self.handBack = handBack
         self.rxPool = rxPool
         self.pipes = pipes
-        self.rx = buffer
-        self.rxSize = rxPool.size
-        let now = Clock.monotonicMs()
-        lastRxMs = now
-        lastPingMs = now
-        lastTxMs = now
-        early.withUnsafeBytes { if let base = $0.baseAddress { rx.copyMemory(from: base, byteCount: $0.count) } }
-        rxEnd = early.count
+        self.rx = ReceiveBuffer(base: buffer, size: rxPool.size, early: early)
+        timers = WebSocketTimers(nowMs: Clock.monotonicMs())
     }
 
     public func start() { step() }
 
-    public var outputQueued: Int { out.count - outStart }
+    public var outputQueued: Int { outbox.queued }
 
     // MARK: owner's calls
 
     public func sendText(_ text: [UInt8]) {
         guard !ended, !closeSent else { return }
-        queue(.text, text)
+        outbox.queue(.text, text)
         if outputQueued > WebSocketLink.highWater { drainArmed = true }
         step()
     }
@@ -128,7 +96,7 @@ public final class WebSocketLink {
         guard inputPaused != paused else { return }
         inputPaused = paused
         if !paused {
-            lastRxMs = Clock.monotonicMs()
+            timers.received(Clock.monotonicMs())
             reactor.post { [self] in self.step() }
         }
     }
@@ -136,12 +104,11 @@ public final class WebSocketLink {
     /// From now on binary payloads go to `stream` and its bytes come back as binary frames. The link owns
     /// `stream` from here and closes it when it ends. False when no pipe could be made (the stream is closed).
     public func bridge(_ stream: Int32) -> Bool {
-        guard !ended, let made = pipes.take() else {
+        guard !ended, bridged == nil, let pipe = pipes.take() else {
             CLinux.close(stream)
             return false
         }
-        sink = stream
-        pipe = made
+        bridged = WebSocketStreamBridge(reactor: reactor, pipes: pipes, stream: stream, pipe: pipe)
         step()
         return true
     }
@@ -162,17 +129,12 @@ public final class WebSocketLink {
     /// Pings, the idle limit, and the closing grace period.
     public func tick(nowMs: Int64) {
         guard !ended else { return }
-        if closeSent {
-            if nowMs - closingSinceMs > WebSocketLink.closeGraceMs { end() }
-            return
-        }
-        // a peer that takes none of our output for the idle limit is gone, whatever it still sends
-        if outputBlocked && nowMs - lastTxMs > WebSocketLink.idleLimitMs { return end() }
-        // a link that does not read (paused by its owner or its stream) cannot see pongs: not idle then
-        if wantsInput && nowMs - lastRxMs > WebSocketLink.idleLimitMs { return close(Codes.goingAway, "idle") }
-        if nowMs - lastPingMs >= WebSocketLink.pingIntervalMs {
-            lastPingMs = nowMs
-            queue(.ping, [])
+        switch timers.due(nowMs: nowMs, closing: closeSent, outputBlocked: outputBlocked, reading: wantsInput) {
+        case .nothing: return
+        case .end: end()
+        case .closeIdle: close(Codes.goingAway, "idle")
+        case .ping:
+            outbox.queue(.ping, [])
             step()
         }
     }
@@ -185,7 +147,7 @@ public final class WebSocketLink {
         busy = true
         defer { busy = false }
         for _ in 0..<16 {
-            let before = (rxStart, rxEnd, outStart, out.count, spliceLeft, bytesDown)
+            let before = (rx.start, rx.end, outbox.start, outbox.bytes.count, spliceLeft, bytesDown)
             if !receive() { return end() }
             if ended { return }
             if !transmit() { return end() }
@@ -193,10 +155,10 @@ public final class WebSocketLink {
             if closeSent && (closeReceived || peerGone) && outputQueued == 0 && spliceLeft == 0 {
                 return end()
             }
-            let after = (rxStart, rxEnd, outStart, out.count, spliceLeft, bytesDown)
+            let after = (rx.start, rx.end, outbox.start, outbox.bytes.count, spliceLeft, bytesDown)
             if before == after { break }
         }
-        if !outputBlocked { lastTxMs = Clock.monotonicMs() }
+        if !outputBlocked { timers.sent(Clock.monotonicMs()) }
         if drainArmed && outputQueued < WebSocketLink.lowWater {
             drainArmed = false
             onDrain?()
@@ -205,34 +167,22 @@ public final class WebSocketLink {
         updateInterest()
     }
 
-    private var peerGone = false
-    private var broken = false
-
-    private var wantsInput: Bool { !inputPaused && !sinkBlocked && !peerGone && !outputBacklogged }
+    private var spliceLeft: Int { bridged?.left ?? 0 }
+    private var streamBlocked: Bool { bridged?.blocked ?? false }
+    private var wantsInput: Bool { !inputPaused && !streamBlocked && !peerGone && !outputBacklogged }
 
     /// The peer does not read what it makes us send (tunnels-api.md §9: never buffered without bound).
     private var outputBacklogged: Bool {
-        controlQueued > WebSocketLink.controlLimit || outputQueued > WebSocketLink.inputStopQueued
+        outbox.controlQueued > WebSocketLink.controlLimit || outputQueued > WebSocketLink.inputStopQueued
     }
 
     /// False when the connection must end now (reset, or EOF without a closing handshake).
     private func receive() -> Bool {
         if !processInput() { return false }
         guard !ended, wantsInput else { return true }
-        if rxStart == rxEnd {
-            rxStart = 0
-            rxEnd = 0
-        } else if rxEnd == rxSize && rxStart > 0 {
-            // a header split at the end of the buffer: move the partial frame to the front
-            (rx + 0).copyMemory(from: rx + rxStart, byteCount: rxEnd - rxStart)
-            rxEnd -= rxStart
-            rxStart = 0
-        }
-        guard rxEnd < rxSize else { return true }
-        let n = recv(fd, rx + rxEnd, rxSize - rxEnd, 0)
+        guard let n = rx.read(fd) else { return true }
         if n > 0 {
-            rxEnd += n
-            lastRxMs = Clock.monotonicMs()
+            timers.received(Clock.monotonicMs())
             return processInput()
         }
         if n == 0 {
@@ -248,117 +198,52 @@ public final class WebSocketLink {
     private func processInput() -> Bool {
         if broken {
             // after a protocol error the byte stream means nothing: wait for the peer to hang up
-            rxStart = rxEnd
+            rx.useAll()
             return true
         }
-        while !inputPaused && !sinkBlocked && !ended && !broken && !outputBacklogged {
-            if frame == nil {
-                let scan = WebSocketFrame.scanHeader(UnsafeRawBufferPointer(start: rx + rxStart, count: rxEnd - rxStart),
-                                                     maxPayload: WebSocketLink.maxFrame)
-                if let failure = scan.failure {
-                    fail(failure)
-                    return true
-                }
-                guard let header = scan.header else { return true }
-                rxStart += header.headerLength
-                frame = header
-                frameDone = 0
-                framePayload = []
-                if !header.opcode.isControl {
-                    let begun = assembler.begin(header)
-                    if let failure = begun.failure {
-                        fail(failure)
-                        return true
-                    }
-                    frameKind = begun.kind
-                } else {
-                    frameKind = header.opcode
-                }
+        while !inputPaused && !streamBlocked && !ended && !broken && !outputBacklogged {
+            let event = reader.next(rx.unread)
+            rx.use(event.used)
+            switch event.kind {
+            case .more:
+                return true
+            case .frame:
+                continue
+            case .failure:
+                fail(event.failure ?? WebSocketFrame.Failure(code: WebSocketFrame.protocolError, reason: "bad frame"))
+            case .binary:
+                let written = deliverBinary(UnsafeMutableRawBufferPointer(start: rx.unread.baseAddress, count: event.count))
+                rx.use(written)
+                reader.took(written, of: event.count)
+                if written < event.count { bridged?.blocked = true }
+            case .ping:
+                if !closeSent { outbox.queue(.pong, event.payload) }
+            case .close:
+                closeReceived = true
+                // echo the peer's code, as the RFC asks (none given: no code back either)
+                if let failure = event.failure { beginClose(failure.code, failure.reason) } else { beginClose(event.code, "") }
+                inputPaused = true
+            case .text:
+                if !closeSent { onText?(event.payload) }
             }
-            guard let header = frame else { return true }
-            let take = min(rxEnd - rxStart, header.payloadLength - frameDone)
-            if take > 0 {
-                let piece = UnsafeMutableRawBufferPointer(start: rx + rxStart, count: take)
-                // bytes a blocked stream left behind were unmasked already
-                if rxClear < take {
-                    WebSocketFrame.unmask(UnsafeMutableRawBufferPointer(start: rx + rxStart + rxClear, count: take - rxClear),
-                                          key: header.mask ?? 0, position: frameDone + rxClear)
-                }
-                rxClear = 0
-                if frameKind == .binary {
-                    let written = deliverBinary(piece)
-                    if written < 0 { return false }
-                    rxStart += written
-                    frameDone += written
-                    if written < take {
-                        rxClear = take - written
-                        sinkBlocked = true
-                        return true
-                    }
-                } else {
-                    framePayload.append(contentsOf: UnsafeRawBufferPointer(piece))
-                    rxStart += take
-                    frameDone += take
-                }
-            }
-            guard frameDone == header.payloadLength else { return true }
-            frame = nil
-            completeFrame(header)
         }
         return true
     }
 
-    /// Binary payload to the stream (or dropped when there is none, or we are closing): the count taken, -1 when
-    /// the stream failed.
+    /// Binary payload to the stream (or dropped when there is none, or we are closing): the count taken.
     private func deliverBinary(_ piece: UnsafeMutableRawBufferPointer) -> Int {
-        guard sink >= 0, !closeSent else { return piece.count }
-        var done = 0
-        while done < piece.count {
-            let n = send(sink, piece.baseAddress! + done, piece.count - done, CL_MSG_NOSIGNAL)
-            if n > 0 {
-                done += n
-                continue
-            }
-            let code = clinux_errno()
-            if code == EINTR { continue }
-            if code == EAGAIN { break }
+        guard let bridged, bridged.isOpen, !closeSent else { return piece.count }
+        guard let taken = bridged.write(piece) else {
             // the stream is gone: what the client still sends has nowhere to go
             streamFailed()
             return piece.count
         }
-        bytesUp += Int64(done)
-        return done
-    }
-
-    private func completeFrame(_ header: WebSocketFrame.Header) {
-        let payload = framePayload
-        framePayload = []
-        if header.opcode == .ping {
-            if !closeSent { queue(.pong, payload) }
-        } else if header.opcode == .close {
-            closeReceived = true
-            let parsed = WebSocketFrame.parseClose(payload)
-            var failure: WebSocketFrame.Failure?
-            var code: UInt16?
-            if case .failure(let f) = parsed { failure = f }
-            if case .success(let c) = parsed { code = c }
-            if let failure {
-                if !closeSent { beginClose(failure.code, failure.reason) }
-            } else if !closeSent {
-                // echo the peer's code, as the RFC asks (none given: no code back either)
-                beginClose(code ?? 0, "")
-            }
-            inputPaused = true
-        } else if frameKind == .text {
-            let part = assembler.text(payload, final: header.fin)
-            if let failure = part.failure { return fail(failure) }
-            if let message = part.message, !closeSent { onText?(message) }
-        }
+        return taken
     }
 
     private func fail(_ failure: WebSocketFrame.Failure) {
         broken = true
-        frame = nil
+        reader.abandon()
         guard !closeSent else { return }
         beginClose(failure.code, failure.reason)
     }
@@ -366,113 +251,52 @@ public final class WebSocketLink {
     private func beginClose(_ code: UInt16, _ reason: String) {
         guard !closeSent else { return }
         closeCode = code == 0 ? Codes.normal : code
-        queue(.close, code == 0 ? [] : WebSocketFrame.closePayload(code, reason))
+        outbox.queue(.close, code == 0 ? [] : WebSocketFrame.closePayload(code, reason))
         closeSent = true
-        closingSinceMs = Clock.monotonicMs()
+        timers.closing(Clock.monotonicMs())
         // read on until the peer's close frame arrives (or it hangs up)
         if !closeReceived { inputPaused = false }
         // nothing more goes to the stream; bytes already spliced finish their frame first
-        closeSink()
+        bridged?.closeStream()
     }
 
     /// The stream failed or ended while the client still talks: close the WebSocket.
     private func streamFailed() {
-        closeSink()
+        bridged?.closeStream()
         if !closeSent { beginClose(Codes.internalError, "stream failed") }
-    }
-
-    private func closeSink() {
-        guard sink >= 0 else { return }
-        if sinkMask != 0 { reactor.unwatch(sink) }
-        sinkMask = 0
-        CLinux.close(sink)
-        sink = -1
-        sinkBlocked = false
-        if spliceLeft == 0, let pipe {
-            pipes.give(pipe)
-            self.pipe = nil
-        }
-    }
-
-    private func queue(_ opcode: WebSocketFrame.Opcode, _ payload: [UInt8]) {
-        if outStart > 0 && outStart == out.count {
-            out.removeAll(keepingCapacity: out.capacity <= 64 * 1024)
-            outStart = 0
-            controlEnd = 0
-        } else if outStart >= 64 * 1024 && outStart * 2 >= out.count {
-            // a peer that reads slowly but never catches up: drop what has gone out, or `out` only grows
-            out.removeFirst(outStart)
-            controlEnd = max(0, controlEnd - outStart)
-            outStart = 0
-        }
-        let header = WebSocketFrame.header(opcode, payloadLength: payload.count)
-        out += header
-        out += payload
-        if opcode.isControl {
-            controlQueued += header.count + payload.count
-            controlEnd = out.count
-        }
     }
 
     /// False when the socket failed.
     private func transmit() -> Bool {
         while true {
             // a binary frame under way is finished before anything else may go out
-            if spliceHeaderSent < spliceHeader.count {
-                let n = spliceHeader.withUnsafeBytes {
-                    send(fd, $0.baseAddress! + spliceHeaderSent, $0.count - spliceHeaderSent, CL_MSG_NOSIGNAL | CL_MSG_MORE)
-                }
-                if n > 0 {
-                    spliceHeaderSent += n
-                    lastTxMs = Clock.monotonicMs()
-                    continue
-                }
-                return wouldBlock(n)
-            }
-            if spliceLeft > 0, let pipe {
-                let n = splice(pipe.readFd, nil, fd, nil, spliceLeft, UInt32(SPLICE_F_MOVE | SPLICE_F_NONBLOCK))
-                if n > 0 {
-                    spliceLeft -= n
-                    lastTxMs = Clock.monotonicMs()
-                    pipe.buffered -= n
-                    bytesDown += Int64(n)
-                    if spliceLeft == 0 && sink < 0 {
-                        pipes.give(pipe)
-                        self.pipe = nil
-                    }
-                    continue
-                }
-                return wouldBlock(n)
-            }
-            if outStart < out.count {
-                let n = out.withUnsafeBytes { send(fd, $0.baseAddress! + outStart, $0.count - outStart, CL_MSG_NOSIGNAL) }
-                if n > 0 {
-                    outStart += n
-                    lastTxMs = Clock.monotonicMs()
-                    if outStart >= controlEnd { controlQueued = 0 }
-                    continue
-                }
-                return wouldBlock(n)
-            }
-            guard sink >= 0, let pipe, !closeSent, !sinkEOF else { return true }
-            let n = splice(sink, nil, pipe.writeFd, nil, pipe.capacity, UInt32(SPLICE_F_MOVE | SPLICE_F_NONBLOCK))
-            if n > 0 {
-                pipe.buffered += n
-                spliceHeader = WebSocketFrame.header(.binary, payloadLength: n)
-                spliceHeaderSent = 0
-                spliceLeft = n
+            if let bridged, bridged.frameUnderWay {
+                let move = bridged.sendFrame(to: fd)
+                if move == .failed { peerGone = true }
+                guard move == .progressed else { return move != .failed }
+                timers.sent(Clock.monotonicMs())
                 continue
             }
-            if n == 0 {
+            if outbox.queued > 0 {
+                let n = outbox.bytes.withUnsafeBytes { send(fd, $0.baseAddress! + outbox.start, $0.count - outbox.start, CL_MSG_NOSIGNAL) }
+                guard n > 0 else { return wouldBlock(n) }
+                outbox.sent(n)
+                timers.sent(Clock.monotonicMs())
+                continue
+            }
+            guard let bridged, !closeSent else { return true }
+            switch bridged.fill() {
+            case .framed:
+                continue
+            case .wait:
+                return true
+            case .ended:
                 // the stream ended: what it sent has gone out; say goodbye normally
-                sinkEOF = true
-                closeSink()
+                bridged.closeStream()
                 beginClose(Codes.normal, "")
-                continue
+            case .failed:
+                streamFailed()
             }
-            let code = clinux_errno()
-            if code == EAGAIN || code == EINTR { return true }
-            streamFailed()
         }
     }
 
@@ -484,7 +308,7 @@ public final class WebSocketLink {
         return false
     }
 
-    private var outputBlocked: Bool { spliceHeaderSent < spliceHeader.count || spliceLeft > 0 || outStart < out.count }
+    private var outputBlocked: Bool { (bridged?.frameUnderWay ?? false) || outbox.queued > 0 }
 
     private func updateInterest() {
         var mask: UInt32 = 0
@@ -498,24 +322,17 @@ public final class WebSocketLink {
                 return end()
             }
         }
-        guard sink >= 0 else { return }
+        guard let bridged, bridged.isOpen else { return }
         var want: UInt32 = 0
-        if sinkBlocked { want |= CL_EPOLLOUT }
-        if !outputBlocked && !closeSent && !sinkEOF { want |= CL_EPOLLIN }
-        if want != sinkMask {
-            sinkMask = want
-            if want == 0 {
-                reactor.unwatch(sink)
-            } else if !reactor.watch(sink, events: want, { [self] events in self.sinkEvent(events) }) {
-                streamFailed()
-            }
-        }
+        if bridged.blocked { want |= CL_EPOLLOUT }
+        if !outputBlocked && !closeSent && !bridged.eof { want |= CL_EPOLLIN }
+        if !bridged.watch(want, { [self] events in self.streamEvent(events) }) { streamFailed() }
     }
 
-    private func sinkEvent(_ events: UInt32) {
-        if sinkBlocked && events & (CL_EPOLLOUT | CL_EPOLLERR | CL_EPOLLHUP) != 0 {
-            sinkBlocked = false
-            lastRxMs = Clock.monotonicMs()
+    private func streamEvent(_ events: UInt32) {
+        if let bridged, bridged.blocked && events & (CL_EPOLLOUT | CL_EPOLLERR | CL_EPOLLHUP) != 0 {
+            bridged.blocked = false
+            timers.received(Clock.monotonicMs())
         }
         step()
     }
@@ -525,12 +342,8 @@ public final class WebSocketLink {
         ended = true
         if fdMask != 0 { reactor.unwatch(fd) }
         fdMask = 0
-        closeSink()
-        if let pipe {
-            pipes.give(pipe)
-            self.pipe = nil
-        }
-        rxPool.release(rx)
+        bridged?.end()
+        rxPool.release(rx.base)
         // the peer must see our close frame before the FIN; unread input would turn close() into a reset
         _ = shutdown(fd, CL_SHUT_WR)
         handBack()

@@ -1,0 +1,62 @@
+import CLinux
+
+/// Where and how to log in.
+public struct SSHTarget {
+    public var address: SocketAddress
+    /// The inventory name, for reasons such as `Host key verification failed for <name>`.
+    public var hostName: String
+    public var user: String
+    public var credentials: SSHCredentials
+    public var hostKey: HostKeyPolicy
+    /// 0 disables keepalives (and dead-peer detection).
+    public var keepaliveIntervalMs: Int
+    public var keepaliveCountMax: Int
+
+    public init(address: SocketAddress, hostName: String, user: String, credentials: SSHCredentials,
+                hostKey: HostKeyPolicy, keepaliveIntervalMs: Int, keepaliveCountMax: Int) {
+        self.address = address
+        self.hostName = hostName
+        self.user = user
+        self.credentials = credentials
+        self.hostKey = hostKey
+        self.keepaliveIntervalMs = keepaliveIntervalMs
+        self.keepaliveCountMax = keepaliveCountMax
+    }
+}
+
+/// What the session carries once it is up (tunnels-api.md §7, direct mode). A struct with a plain kind, not an
+/// enum with payloads: the Embedded -Osize build took wrong cases of switches over payload enums here.
+public struct SSHForward {
+    /// `exit`: no listener; streams are handed in by another session (`adopt`), managed tunnels only.
+    public enum Kind { case local, dynamic, remote, exit }
+
+    public let kind: Kind
+    /// local/dynamic: the listener here.
+    public let listen: SocketAddress
+    /// local: the direct-tcpip target; remote: the listen address on the server.
+    public let host: String
+    public let port: Int
+    /// remote: where each inbound channel is connected to.
+    public let connectTo: SocketAddress
+
+    /// `ssh -L`: a listener here; each connection → direct-tcpip to `targetHost:targetPort`.
+    public static func local(listen: SocketAddress, targetHost: String, targetPort: Int) -> SSHForward {
+        SSHForward(kind: .local, listen: listen, host: targetHost, port: targetPort, connectTo: listen)
+    }
+
+    /// `ssh -D`: a SOCKS5 listener here; each CONNECT → direct-tcpip.
+    public static func dynamic(listen: SocketAddress) -> SSHForward {
+        SSHForward(kind: .dynamic, listen: listen, host: "", port: 0, connectTo: listen)
+    }
+
+    /// The exit side of a managed tunnel: ready once authenticated; streams arrive through `SSHSession.adopt`.
+    public static func exit() -> SSHForward {
+        let none = SocketAddress(ip: "127.0.0.1", port: 0)!
+        return SSHForward(kind: .exit, listen: none, host: "", port: 0, connectTo: none)
+    }
+
+    /// `ssh -R`: tcpip-forward on the server; each inbound channel → a TCP connection to `connectTo`.
+    public static func remote(listenHost: String, listenPort: Int, connectTo: SocketAddress) -> SSHForward {
+        SSHForward(kind: .remote, listen: connectTo, host: listenHost, port: listenPort, connectTo: connectTo)
+    }
+}
