@@ -3,5 +3,6 @@ import CLinux
 import Relay
 
 // Entry point: argv comes from /proc/self/cmdline (no CommandLine in Embedded Swift).
+TextResidency.keepOffHugePages()
 let exitCode = CLI.run(arguments: CLI.processArguments())
 exit(exitCode)

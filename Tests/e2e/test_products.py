@@ -88,3 +88,29 @@ def test_sigint_also_stops_cleanly(sluice_bin, tmp_state):
     s = Sluice(sluice_bin, state_dir=tmp_state).start()
     code, _ = s.stop(signal.SIGINT)
     assert code == 0
+
+
+@pytest.mark.parametrize("label", ["x86_64-openssl", "x86_64-mbedtls"])
+def test_text_is_kept_off_huge_pages(product_binaries, tmp_state, label):
+    """Issue #17: the text is advised MADV_NOHUGEPAGE at start (VmFlags `nh`), so FilePmdMapped stays 0 where the
+    kernel would map read-only file THP (native targets only: under qemu the mapping is the emulator's)."""
+    path = dict(product_binaries)[label]
+    s = Sluice(path, state_dir=tmp_state).start(timeout=60)
+    try:
+        with open(f"/proc/{s.proc.pid}/smaps") as f:
+            blocks = f.read().split("\n")
+        text, flags, pmd = False, None, None
+        for line in blocks:
+            fields = line.split()
+            if len(fields) >= 5 and "-" in fields[0] and ":" in fields[3]:      # a mapping's first line
+                text = fields[1] == "r-xp" and os.path.realpath(path) == os.path.realpath(fields[-1])
+            elif text and line.startswith("FilePmdMapped:"):
+                pmd = int(fields[1])
+            elif text and line.startswith("VmFlags:"):
+                flags = fields[1:]
+                break
+        assert flags is not None, "no executable mapping of the binary in smaps"
+        assert "nh" in flags, flags
+        assert pmd == 0
+    finally:
+        s.stop(signal.SIGTERM)

@@ -8,4 +8,6 @@ int csupport_embedded_runtime_fixed(void);
  * (declaring the runtime's own names to Swift would stop the Embedded compiler from emitting the runtime). */
 void *csupport_bridge_object_retain(void *object);
 void csupport_bridge_object_release(void *object);
+/* The binary's read-only segments kept off huge pages (TextResidency.c). 0 on success, -1 when any advice failed. */
+int csupport_text_no_huge_pages(void);
 #endif
