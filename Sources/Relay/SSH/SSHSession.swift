@@ -17,7 +17,6 @@ public final class SSHSession {
     enum Phase { case idle, connecting, handshake, auth, forwarding, ready, closed }
 
     let reactor: Reactor
-    let pool: BufferPool
     let target: SSHTarget
     let forward: SSHForward
     private var onUp: (() -> Void)?
@@ -56,7 +55,6 @@ public final class SSHSession {
                 inbound: ((Int32) -> Bool)? = nil,
                 onUp: @escaping () -> Void, onDown: @escaping (RelayFailure) -> Void) {
         self.reactor = reactor
-        self.pool = pool
         self.target = target
         self.forward = forward
         self.onUp = onUp

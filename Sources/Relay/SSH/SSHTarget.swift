@@ -27,7 +27,8 @@ public struct SSHTarget {
 /// What the session carries once it is up (tunnels-api.md §7, direct mode). A struct with a plain kind, not an
 /// enum with payloads: the Embedded -Osize build took wrong cases of switches over payload enums here.
 public struct SSHForward {
-    /// `exit`: no listener; streams are handed in by another session (`adopt`), managed tunnels only.
+    /// `exit`: no listener; streams are handed in through `SSHSession.channels` (`adopt`, `carry`,
+    /// `open`): managed tunnels and C2S.
     public enum Kind { case local, dynamic, remote, exit }
 
     public let kind: Kind
@@ -49,7 +50,7 @@ public struct SSHForward {
         SSHForward(kind: .dynamic, listen: listen, host: "", port: 0, connectTo: listen)
     }
 
-    /// The exit side of a managed tunnel: ready once authenticated; streams arrive through `SSHSession.adopt`.
+    /// The exit side of a managed tunnel: ready once authenticated; streams arrive through `SSHSession.channels`.
     public static func exit() -> SSHForward {
         let none = SocketAddress(ip: "127.0.0.1", port: 0)!
         return SSHForward(kind: .exit, listen: none, host: "", port: 0, connectTo: none)
