@@ -280,6 +280,9 @@ func withTunnel(_ tunnel: String, local: Bool = false) -> String {
             "limits.bufferCount: must be at least 1", "limits.maxTunnels: must be at least 1",
             "limits.maxRelays: must be at most 2147483647",
         ])
+        #expect(config.limits.receiveWindowBudget == 64 << 20)
+        #expect(try parse(#"{"limits": {"receiveWindowBudget": 0}}"#).get().limits.receiveWindowBudget == 0)
+        #expect(problems(#"{"limits": {"receiveWindowBudget": -1}}"#) == ["limits.receiveWindowBudget: must be at least 0"])
     }
 }
 

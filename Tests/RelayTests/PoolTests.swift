@@ -46,8 +46,35 @@ import Testing
         registry.register("relay", buffers: BufferPool(size: 32768, count: 20))   // replaces
         registry.register("local", pipes: pipes)
         let rows = registry.snapshot()
-        #expect(rows.map { $0.name } == ["relay", "local"])
+        #expect(rows.map { $0.name } == ["relay", "relay", "local"])
         #expect(rows[0].capacity == 20 && rows[0].itemBytes == 32768 && rows[0].kind == "buffers")
-        #expect(rows[1].capacity == 100 && rows[1].kind == "pipes" && rows[1].inUse == 0)
+        #expect(rows[1].capacity == 0 && rows[1].kind == "windows" && rows[1].itemBytes == 16 << 20)
+        #expect(rows[2].capacity == 100 && rows[2].kind == "pipes" && rows[2].inUse == 0)
+    }
+
+    /// Issue #17: wide receive windows come from a budget of whole windows, given back when streams close.
+    @Test func windowBudgetHandsOutWholeWindowsOnly() throws {
+        #expect(WindowBudget(bytes: 0).slots == 0 && !WindowBudget(bytes: 0).take())
+        #expect(WindowBudget(bytes: (16 << 20) - 1).slots == 0)
+        let budget = WindowBudget(bytes: 40 << 20)
+        #expect(budget.slots == 2)
+        #expect(budget.take() && budget.take())
+        #expect(!budget.take() && budget.inUse == 2)
+        budget.give()
+        #expect(budget.inUse == 1 && budget.take())
+        let shared = BufferPool(size: 4096, count: 4, windowBudget: 64 << 20)
+        let won = Locked(0)
+        var threads: [Thread] = []
+        for _ in 0..<2 {
+            threads.append(try #require(Thread.spawn {
+                for _ in 0..<1000 {
+                    guard shared.windows.take() else { continue }
+                    won.update { $0 += 1 }
+                    shared.windows.give()
+                }
+            }))
+        }
+        for thread in threads { thread.join() }
+        #expect(shared.windows.inUse == 0 && won.get() == 2000)
     }
 }

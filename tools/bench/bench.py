@@ -28,6 +28,7 @@ from harness.api import request                     # noqa: E402
 from harness.appliance import Appliance             # noqa: E402
 from harness.ports import free_port, wait_port      # noqa: E402
 from harness.sshd import Sshd                       # noqa: E402
+import delayline                                     # noqa: E402
 
 SMOKE = "--smoke" in sys.argv
 OUT_DIR = os.path.join(ROOT, "build", "bench")
@@ -100,8 +101,8 @@ def rss_kib(pid, key="VmRSS"):
     return 0
 
 
-def start(argv, **kw):
-    p = subprocess.Popen(argv, stdin=kw.pop("stdin", subprocess.DEVNULL), stdout=kw.pop("stdout", subprocess.DEVNULL),
+def start(argv, prefix=(), **kw):
+    p = subprocess.Popen([*prefix, *argv], stdin=kw.pop("stdin", subprocess.DEVNULL), stdout=kw.pop("stdout", subprocess.DEVNULL),
                          stderr=kw.pop("stderr", subprocess.DEVNULL), **kw)
     procs.append(p)
     return p
@@ -121,9 +122,10 @@ def kv(text):
     return {k: v for k, v in re.findall(r"(\w+)=(\S+)", text)}
 
 
-def tool(name, *args, timeout=300, check=True):
-    argv = [os.path.join(OUT_DIR, name), *[str(a) for a in args]]
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+def tool(name, *args, timeout=300, check=True, prefix=(), env=None):
+    """`prefix`: a command to run it under (`ip netns exec NS`); `env`: variables added (BLOAD_ADDR)."""
+    argv = [*prefix, os.path.join(OUT_DIR, name), *[str(a) for a in args]]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
     out = kv(r.stdout)
     if check and (r.returncode != 0 or out.get("ok", "1") != "1"):
         raise RuntimeError(f"{' '.join(argv)} -> rc {r.returncode}: {r.stdout.strip()} {r.stderr.strip()}")
@@ -134,11 +136,12 @@ def tool(name, *args, timeout=300, check=True):
 def compile_tools():
     os.makedirs(OUT_DIR, exist_ok=True)
     cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
-    for name, extra in (("bload", ["-pthread"]), ("wsload", [])):
+    for name, extra in (("bload", ["-pthread"]), ("wsload", []), ("delayline", [])):
         src = os.path.join(ROOT, "tools", "bench", name + ".c")
         subprocess.run([cc, "-O2", "-Wall", "-o", os.path.join(OUT_DIR, name), src, *extra], check=True)
     commands["compile"] = f"{os.path.basename(cc)} -O2 -pthread -o build/bench/bload tools/bench/bload.c; " \
-                          f"{os.path.basename(cc)} -O2 -o build/bench/wsload tools/bench/wsload.c"
+                          f"{os.path.basename(cc)} -O2 -o build/bench/wsload tools/bench/wsload.c; " \
+                          f"{os.path.basename(cc)} -O2 -o build/bench/delayline tools/bench/delayline.c"
 
 
 # ---- the machine -------------------------------------------------------------------------------------------------
@@ -285,30 +288,33 @@ def disconnect(app, name):
     request(app.port, "POST", "/ssh/tunnel/disconnect", body={"tunnelName": name}, token=app.token("u-admin"))
 
 
-def ssh_argv(sshd, *forward, forced=True):
+def ssh_argv(sshd, *forward, forced=True, host="127.0.0.1"):
     """`forced`: cipher, MAC, KEX and host key told (every row but the cipher pairs)."""
     told = ["-c", CIPHER, "-m", MAC, "-o", f"KexAlgorithms={KEX}", "-o", f"HostKeyAlgorithms={HOSTKEY}"] if forced else []
     return ["ssh", "-N", "-p", str(sshd.port), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
             "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-o", "IdentitiesOnly=yes", "-o", "Compression=no",
-            "-o", "ExitOnForwardFailure=yes", "-i", sshd.keys[KEY], *told, *forward, f"{sshd.user}@127.0.0.1"]
+            "-o", "ExitOnForwardFailure=yes", "-i", sshd.keys[KEY], *told, *forward, f"{sshd.user}@{host}"]
 
 
-def ssh_forward(sshd, flag, spec, port, forced=True):
-    argv = ssh_argv(sshd, flag, spec, forced=forced)
+def ssh_forward(sshd, flag, spec, port, forced=True, host="127.0.0.1", listening_pid=None):
+    """`listening_pid`: a process in the namespace where the forward listens (ssh -R through the delay line)."""
+    argv = ssh_argv(sshd, flag, spec, forced=forced, host=host)
     commands.setdefault(f"ssh {flag}" + ("" if forced else " (cipher pairs)"),
                         " ".join(argv).replace(sshd.keys[KEY], "KEY"))
     p = start(argv)
     deadline = time.monotonic() + 15
-    while not port_open(port):
+    while not port_open(port, listening_pid):
         if p.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"ssh {flag} {spec} did not come up")
         time.sleep(0.02)
     return p
 
 
-def port_open(port):
+def port_open(port, pid=None):
+    """Listening in this network namespace, or in that of process `pid`."""
+    base = f"/proc/{pid}/net" if pid else "/proc/net"
     return any(f":{port:04X} " in line and line.split()[3] == "0A"
-               for path in ("/proc/net/tcp", "/proc/net/tcp6") for line in open(path).readlines()[1:])
+               for path in (f"{base}/tcp", f"{base}/tcp6") for line in open(path).readlines()[1:])
 
 
 # the mbedTLS flavour reads RSA user keys only (PEM): its tunnels log in as host 3 with the RSA PEM key; the host key,
@@ -451,6 +457,123 @@ def splice_rows(binary, target):
         stop(socat)
     finally:
         app.stop()
+
+
+LONG_LINKS = (20,) if SMOKE else (20, 100)      # round trips, ms
+
+
+def long_link_rows(binary, target):
+    """Issue #17: S2S through a link with a real round trip (delayline.py), one stream each, the OpenSSL flavour
+    against `ssh -L`/`-R` through the same link and against one TCP stream over it with no SSH (the link's ceiling for
+    this kernel's TCP buffers). Local download and remote are where Sluice's receive window decides; local upload is
+    sshd's window (2 MiB) for both."""
+    why = delayline.unavailable()
+    if why:
+        add_row("Long links", "S2S through a delay line", "MB/s", [], [], "—", None, note=f"not available: {why}")
+        return
+    runs = RUNS
+    for rtt in LONG_LINKS:
+        sec = f"Long links: {rtt} ms round trip"
+        size = (8 if SMOKE else 96 if rtt >= 100 else 192) * MIB
+        with delayline.DelayLine(os.path.join(OUT_DIR, "delayline"), rtt) as link:
+            far = start([os.path.join(OUT_DIR, "bload"), "serve", str(listen_port())], stdout=subprocess.PIPE,
+                        text=True, env={**os.environ, "BLOAD_ADDR": "0.0.0.0"}, prefix=link.prefix)
+            far_target = int(kv(far.stdout.readline())["port"])
+            sshd = Sshd(address=delayline.FAR_IP, prefix=link.prefix,
+                        extra_config=f"Ciphers {CIPHER}\nMACs {MAC}\nKexAlgorithms {KEX}\n"
+                                     f"HostKeyAlgorithms {HOSTKEY}\nLogLevel ERROR\n").start()
+            app = appliance(binary, sshd)
+            pid = app.sluice.proc.pid
+            over = {"BLOAD_ADDR": delayline.FAR_IP}
+            try:
+                ceiling = {"down": [], "up": []}
+                for _ in range(runs):
+                    for way in ("down", "up"):
+                        ceiling[way].append(float(tool("bload", way, far_target, size, 1, env=over)["mbps"]))
+                log(f"{rtt} ms ceiling down {fmt_vals(ceiling['down'])} up {fmt_vals(ceiling['up'])}")
+
+                lport = listen_port()
+                tunnel(app, 1, "edge", "local", lport, far_target)
+                rport = listen_port()
+                ref = ssh_forward(sshd, "-L", f"{rport}:127.0.0.1:{far_target}", rport, host=delayline.FAR_IP)
+                for way in ("down", "up"):
+                    name = f"S2S local, 1 stream, {'download' if way == 'down' else 'upload'}"
+                    compare(sec, name, (pid, lambda w=way: tool("bload", w, lport, size, 1)),
+                            (ref.pid, lambda w=way: tool("bload", w, rport, size, 1)), "ssh -N -L", 1.0, runs)
+                    add_row(sec, f"{name} vs the link's TCP ceiling", "MB/s", rows[-1]["sluice"], ceiling[way],
+                            "one TCP stream, no SSH", 0.8 if rtt >= 100 else None)
+                stop(ref)
+
+                remote = listen_port()
+                tunnel(app, 1, "edge", "remote", remote, target)
+                remote_ref = listen_port()
+                ref = ssh_forward(sshd, "-R", f"{remote_ref}:127.0.0.1:{target}", remote_ref, host=delayline.FAR_IP,
+                                  listening_pid=sshd.proc.pid)
+                name = "S2S remote, 1 stream (server side sends)"
+                compare(sec, name, (pid, lambda: tool("bload", "up", remote, size, 1, prefix=link.prefix)),
+                        (ref.pid, lambda: tool("bload", "up", remote_ref, size, 1, prefix=link.prefix)),
+                        "ssh -N -R", 1.0, runs)
+                add_row(sec, f"{name} vs the link's TCP ceiling", "MB/s", rows[-1]["sluice"], ceiling["down"],
+                        "one TCP stream, no SSH", 0.8 if rtt >= 100 else None)
+                stop(ref)
+            finally:
+                app.stop()
+                sshd.cleanup()
+                stop(far)
+
+
+BOARD = [("openssl", "SLUICE_ARM_BIN", "build/aarch64/sluice"),
+         ("mbedtls", "SLUICE_ARM_BIN_MBEDTLS", "build/aarch64-mbedtls/sluice")]
+BOARD_CIPHERS = ["aes128-ctr", "aes128-gcm@openssh.com", "chacha20-poly1305@openssh.com"]
+QEMU = ["qemu-aarch64-static"]                  # the e2e harness (harness/sluice.py) adds -cpu cortex-a72
+
+
+def board_rows(target):
+    """Issue #17: the aarch64 products under qemu (Cortex-A72, the Pi 4's core; QEMU's model has the ARMv8 crypto
+    extensions the Pi 4 lacks), CPU seconds per GB of S2S local upload for each flavour and cipher (an sshd that
+    allows only that cipher; MAC hmac-sha2-256 where the cipher has none). Emulated time is not absolute: every row is
+    a ratio against the OpenSSL flavour with aes128-ctr in the same run."""
+    sec = "On the board: aarch64 under qemu -cpu cortex-a72, CPU-s per GB"
+    found = [(f, os.environ.get(var) or os.path.join(ROOT, default)) for f, var, default in BOARD]
+    found = [(f, path) for f, path in found if os.path.exists(path)]
+    if not shutil.which(QEMU[0]) or not found:
+        add_row(sec, "aarch64 products", "CPU-s/GB", [], [], "—", None, note="not available: qemu or build/aarch64*")
+        return
+    size = (8 if SMOKE else 64) * MIB
+    runs = 1 if SMOKE else 3
+    results = {}
+    for cipher in (BOARD_CIPHERS[:1] if SMOKE else BOARD_CIPHERS):
+        sshd = Sshd(extra_config=f"Ciphers {cipher}\nMACs {MAC}\nKexAlgorithms {KEX}\nHostKeyAlgorithms {HOSTKEY}\n"
+                                 "LogLevel ERROR\n").start()
+        try:
+            for flavour, path in found:
+                app = appliance(path, sshd)             # the harness runs aarch64 binaries under QEMU
+                try:
+                    lport = listen_port()
+                    try:
+                        tunnel(app, *EDGE[flavour], "local", lport, target)
+                    except RuntimeError as e:
+                        if cipher == BOARD_CIPHERS[0]:          # every flavour offers it: a broken product
+                            failures.append(f"board {flavour}: {e}")
+                        results[(flavour, cipher)] = None       # this flavour does not offer the cipher
+                        continue
+                    cpus, speeds = [], []
+                    for _ in range(runs):
+                        mbps, cpu = bulk_once(app.sluice.proc.pid, lambda: tool("bload", "up", lport, size, 1))
+                        speeds.append(mbps)
+                        cpus.append(cpu)
+                    results[(flavour, cipher)] = cpus
+                    log(f"board {flavour} {cipher}: CPU-s/GB {fmt_vals(cpus)} (emulated {fmt_vals(speeds)} MB/s)")
+                finally:
+                    app.stop()
+        finally:
+            sshd.cleanup()
+    ref = results.get(("openssl", BOARD_CIPHERS[0])) or []
+    for (flavour, cipher), cpus in results.items():
+        if cpus is None:
+            add_row(sec, f"{flavour}, {cipher}", "CPU-s/GB", [], [], "—", None, "low", note="not offered by this flavour")
+            continue
+        add_row(sec, f"{flavour}, {cipher}", "CPU-s/GB", cpus, ref, f"openssl, {BOARD_CIPHERS[0]}", None, "low")
 
 
 def c2s_rows(binary, sshd, target):
@@ -621,6 +744,8 @@ def ratio_text(row):
         return "—", ""
     ratio = statistics.median(s) / statistics.median(r)
     goal = row["goal"]
+    if goal is None:
+        return f"{ratio:.2f}×", ""
     ok = ratio >= goal if row["better"] == "high" else ratio <= goal
     return f"{ratio:.2f}×", "✔" if ok else "✘"
 
@@ -705,6 +830,10 @@ def main():
         c2s_rows(openssl, sshd, target)
         connect_rows(openssl, sshd, target)
         rss_rows(binaries, sshd, target)
+        settle("long links")
+        long_link_rows(openssl, target)
+        settle("board")
+        board_rows(target)
     finally:
         sshd.cleanup()
         for p in procs:

@@ -8,6 +8,7 @@
  *   bload rr   PORT COUNT [SOCKS_DST_PORT]            1-byte request/response, prints p50/p99 in microseconds
  *   bload hold PORT N                      opens N echo connections, checks each, prints "ready", holds until stdin EOF
  * Clients connect to 127.0.0.1:PORT; with SOCKS_DST_PORT they speak SOCKS5 there first (to 127.0.0.1:DST).
+ * BLOAD_ADDR (an IPv4 address) replaces 127.0.0.1 for `serve`'s bind and the clients' connect (the delay line).
  * Output is one line of key=value pairs. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -102,11 +103,18 @@ static void *serve_one(void *arg) {
     return NULL;
 }
 
+static in_addr_t address(void) {
+    const char *text = getenv("BLOAD_ADDR");
+    struct in_addr a = {htonl(INADDR_LOOPBACK)};
+    if (text && inet_pton(AF_INET, text, &a) != 1) { fprintf(stderr, "bload: BLOAD_ADDR %s\n", text); exit(2); }
+    return a.s_addr;
+}
+
 static int serve(int port) __attribute__((noreturn));
 static int serve(int port) {
     int ls = socket(AF_INET, SOCK_STREAM, 0), one = 1;
     setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = address()};
     if (bind(ls, (struct sockaddr *)&a, sizeof a) < 0) die("bind");
     if (listen(ls, 4096) < 0) die("listen");
     printf("listening port=%d\n", port);
@@ -128,7 +136,7 @@ static int g_port, g_socks;
 
 static int dial(void) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(g_port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(g_port), .sin_addr.s_addr = address()};
     for (int tries = 0;; tries++) {
         if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0) break;
         if (tries > 50) die("connect");

@@ -9,7 +9,7 @@ public enum ConfigLoader {
     static let topKeys = ["listen", "stateDir", "jwtSecretFile", "allowedOrigins", "sseKeepaliveSeconds", "bindAllow",
                           "destinations", "limits", "users", "hosts"]
     static let limitKeys = ["bufferSize", "bufferCount", "maxTunnels", "maxConnectionsPerTunnel", "maxRelays",
-                            "buffersPerStream"]
+                            "buffersPerStream", "receiveWindowBudget"]
 
     /// Reads and validates a config file; relative paths resolve against the file's folder.
     public static func load(path: String, files: any FileAccess = RealFileAccess()) -> Result<Config, ConfigErrors> {
@@ -116,6 +116,7 @@ public enum ConfigLoader {
         limits.maxTunnels = o.integer("maxTunnels", range) ?? limits.maxTunnels
         limits.maxConnectionsPerTunnel = o.integer("maxConnectionsPerTunnel", range) ?? limits.maxConnectionsPerTunnel
         limits.maxRelays = o.integer("maxRelays", range) ?? limits.maxRelays
+        limits.receiveWindowBudget = o.integer("receiveWindowBudget", 0...configMaxInteger) ?? limits.receiveWindowBudget
         // accepted (and range-checked) for configurations written to the spec, with no effect: a stream holds
         // exactly one pool buffer per direction, so the bound is `bufferSize × bufferCount` (issue #16)
         _ = o.integer("buffersPerStream", range)

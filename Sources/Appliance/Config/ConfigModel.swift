@@ -34,6 +34,8 @@ public struct Limits: Equatable {
     public var maxTunnels = 256
     public var maxConnectionsPerTunnel = 512
     public var maxRelays = 512
+    /// Bytes of wide (16 MiB) SSH receive windows at once, process-wide (Relay's `WindowBudget`): 4 by default.
+    public var receiveWindowBudget = 64 << 20
     public init() {}
 }
 

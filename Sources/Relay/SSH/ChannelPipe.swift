@@ -34,6 +34,13 @@ final class ChannelPipe {
     private var upStart = 0, upEnd = 0, downStart = 0, downEnd = 0
     private var localEOF = false, eofSent = false, channelEOF = false, shutWritten = false
     private var windowBlocked = false
+    /// Holds a slot of the wide-window budget (given back when the stream closes).
+    private var wide = false
+    private var windowChecked = false
+    /// Receive window owed to the server: bytes read out of libssh2 (or the widening) not yet announced.
+    private var owed = 0
+    /// A WINDOW_ADJUST libssh2 has built but not sent (EAGAIN): it must be retried before any other.
+    private var adjustPending = false
     /// The socket may have bytes: cleared by an EAGAIN read, set again by epoll (level-triggered EPOLLIN is watched
     /// whenever `up` is empty). Saves a read that can only fail each time the transport wakes the stream.
     private var localReadable = true
@@ -101,7 +108,14 @@ final class ChannelPipe {
 
     private func relay() {
         guard let channel else { return }
-        guard pumpDown(channel), pumpUp(channel) else { return abort() }
+        if !windowChecked {
+            windowChecked = true
+            if channels.pool.windows.take() {
+                wide = true
+                owed = WindowBudget.wide - WindowBudget.standard
+            }
+        }
+        guard pumpDown(channel), pumpUp(channel), announceWindow(channel) else { return abort() }
         if localEOF && eofSent && channelEOF && shutWritten && downStart == downEnd { abort() }
     }
 
@@ -178,6 +192,7 @@ final class ChannelPipe {
             if n > 0 {
                 downEnd = n
                 if counted { channels.bytesIn += Int64(n) }
+                if wide { owed += n }
                 continue
             }
             if n == 0 || n == Int(LIBSSH2_ERROR_EAGAIN) {
@@ -189,6 +204,28 @@ final class ChannelPipe {
             }
             return channels.channelError(n)
         }
+    }
+
+    /// A wide channel's window is kept at `WindowBudget.wide` by hand: libssh2 refills only up to the window the
+    /// channel opened with (2 MiB, and forwarded channels cannot open with more), and only below 3/4 of it, so it
+    /// never acts while we keep the window above that. What is announced is what was read out of libssh2, so a
+    /// stalled reader stops the server once `wide` bytes wait here. Announced in steps of 1 MiB: one small packet
+    /// per 32 channel reads.
+    private func announceWindow(_ channel: OpaquePointer) -> Bool {
+        guard wide, adjustPending || owed >= 1 << 20, !channels.outputBlocked else { return true }
+        var window: UInt32 = 0
+        let amount = adjustPending ? 0 : owed
+        let rc = libssh2_channel_receive_window_adjust2(channel, UInt(amount), 1, &window)
+        if rc == LIBSSH2_ERROR_EAGAIN {
+            // the packet is built with `amount` in it and goes out on the retry
+            owed -= amount
+            adjustPending = true
+            return true
+        }
+        if rc != 0 { return channels.channelError(Int(rc)) }
+        owed -= amount
+        adjustPending = false
+        return true
     }
 
     private func negotiate() {
@@ -288,6 +325,7 @@ final class ChannelPipe {
     func closeLocal() {
         guard !closed else { return }
         closed = true
+        if wide { channels.pool.windows.give() }
         if watched != 0 { channels.reactor.unwatch(fd) }
         CLinux.close(fd)
         channels.pool.release(up)

@@ -34,18 +34,13 @@ public final class SSHChannels {
     /// Managed tunnels: a stream from the other session (one end of a socketpair, owned from here) → a direct-tcpip
     /// open to `host:port`, or SOCKS5 first when `socks`. False (and `fd` closed) when refused.
     public func adopt(fd: Int32, socks: Bool, host: String, port: Int) -> Bool {
-        guard ready, let pipe = makePipe(fd: fd, phase: socks ? .socks : .opening) else {
+        guard socks else { return openDirect(fd: fd, host: host, port: port, counted: true, opened: nil) }
+        guard ready, let pipe = makePipe(fd: fd, phase: .socks) else {
             CLinux.close(fd)
             return false
         }
-        if socks {
-            pipe.updateWatch()
-            pipe.progress()
-        } else {
-            pipe.targetHost = host
-            pipe.targetPort = port
-            opening.append(pipe)
-        }
+        pipe.updateWatch()
+        pipe.progress()
         owner?.pumpAll()
         return true
     }
@@ -65,7 +60,7 @@ public final class SSHChannels {
         openDirect(fd: fd, host: host, port: port, counted: true, opened: opened)
     }
 
-    private func openDirect(fd: Int32, host: String, port: Int, counted: Bool, opened: @escaping (String?) -> Void) -> Bool {
+    private func openDirect(fd: Int32, host: String, port: Int, counted: Bool, opened: ((String?) -> Void)?) -> Bool {
         guard ready, let pipe = makePipe(fd: fd, phase: .opening) else {
             CLinux.close(fd)
             return false

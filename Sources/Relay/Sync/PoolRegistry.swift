@@ -1,13 +1,13 @@
 /// Every pool of relay memory the process holds, by name, for `/metrics` and for checking the bound that
 /// docs/operations.md states: relay buffers (`bufferSize × bufferCount`, one pool for all SSH streams), the
-/// WebSocket receive buffers (`maxRelays` × 64 KiB) and the splice pipes of each relaying thread (a cap on pipes
+/// wide receive windows their channels may hold in libssh2, the WebSocket receive buffers (`maxRelays` × 64 KiB) and the splice pipes of each relaying thread (a cap on pipes
 /// open). Pools register once, when their owner starts; a name registered again replaces the earlier pool.
 public final class PoolRegistry {
     public static let shared = PoolRegistry()
 
     public struct Row {
         public let name: String
-        /// "buffers" or "pipes".
+        /// "buffers", "pipes" or "windows" (a buffer pool's wide receive windows, parked in libssh2).
         public let kind: String
         /// Bytes per buffer; a pipe's ordinary capacity.
         public let itemBytes: Int
@@ -41,6 +41,8 @@ public final class PoolRegistry {
         var rows: [Row] = []
         for (name, pool) in b {
             rows.append(Row(name: name, kind: "buffers", itemBytes: pool.size, capacity: pool.count, inUse: pool.inUse))
+            rows.append(Row(name: name, kind: "windows", itemBytes: WindowBudget.wide, capacity: pool.windows.slots,
+                            inUse: pool.windows.inUse))
         }
         for (name, pool) in p {
             rows.append(Row(name: name, kind: "pipes", itemBytes: pool.capacity, capacity: pool.limit, inUse: pool.inUse))
