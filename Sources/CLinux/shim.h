@@ -145,6 +145,13 @@ static inline long cl_fd_limit(void) { struct rlimit r; return getrlimit(RLIMIT_
 static inline int cl_set_int_option(int fd, int level, int name, int value) {
     return setsockopt(fd, level, name, &value, sizeof value);
 }
+/* the kernel's smoothed round-trip time of a TCP socket in microseconds; -1 when `fd` is not a TCP socket */
+static inline int64_t cl_tcp_rtt_us(int fd) {
+    struct tcp_info info; socklen_t n = sizeof info;
+    memset(&info, 0, sizeof info);
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &n) != 0) return -1;
+    return (int64_t)info.tcpi_rtt;
+}
 /* the pending error of a non-blocking connect (0: connected) */
 static inline int cl_socket_error(int fd) {
     int e = 0; socklen_t n = sizeof e;

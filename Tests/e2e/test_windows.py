@@ -1,58 +1,52 @@
-"""Wide receive windows (issue #17): a channel opens with a 16 MiB receive window while the process-wide budget
-(`limits.receiveWindowBudget`) has room, the others keep libssh2's 2 MiB, and a reader that stalls parks at most its
-channel's window inside libssh2: memory stays within the budget however many readers stall, and every byte still
-arrives once they read again."""
+"""Wide receive windows (issue #17). Over a long link (the session's TCP round trip ≥ 5 ms; here a 6 ms delay line:
+harness/delayline.py) a channel opens with a 16 MiB receive window while the process-wide budget
+(`limits.receiveWindowBudget`) has room; the others, and every channel on a short link, keep libssh2's 2 MiB. A
+reader that stalls parks at most its channel's window inside libssh2: memory stays within the budget however many
+readers stall, and every byte still arrives once they read again."""
 import os
 import re
 import socket
-import threading
+import subprocess
+import sys
 import time
 
+import pytest
+
+from harness import delayline
 from harness.api import request
 from harness.appliance import Appliance
+from harness.pattern_source import pattern
 from harness.ports import free_port
 from harness.s2s import connect, connected, disconnect
+from harness.sshd import Sshd
 
 MiB = 1 << 20
 WIDE, STANDARD = 16 * MiB, 2 * MiB
 SENT = 40 * MiB                 # per stream: more than a wide window, so every window fills
 ASAN = bool(os.environ.get("SLUICE_ASAN"))
+SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "harness", "pattern_source.py")
+EXPECTED = pattern(SENT)
 
 
-class Source:
-    """Sends SENT bytes (a position-dependent pattern) to each connection, then closes it."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        block = bytes(range(256)) * (MiB // 256)
-        self.blocks = [bytes([i]) + block[1:] for i in range(SENT // MiB)]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._send, args=(conn,), daemon=True).start()
-
-    def _send(self, conn):
+@pytest.fixture(scope="module")
+def long_link(tmp_path_factory):
+    """sshd and a pattern source in a private namespace, 6 ms of round trip away."""
+    why = delayline.unavailable()
+    if why:
+        pytest.skip(why)
+    binary = delayline.build(str(tmp_path_factory.mktemp("delayline") / "delayline"))
+    with delayline.DelayLine(binary, 6) as link:
+        port = free_port()
+        source = subprocess.Popen([*link.prefix, sys.executable, SOURCE, str(port), str(SENT)],
+                                  stdout=subprocess.PIPE, text=True)
+        assert source.stdout.readline().strip() == "listening"
+        sshd = Sshd(address=delayline.FAR_IP, prefix=link.prefix).start()
         try:
-            for block in self.blocks:
-                conn.sendall(block)
-        except OSError:
-            pass
+            yield sshd, port
         finally:
-            conn.close()
-
-    def check(self, data):
-        return data == b"".join(self.blocks)
-
-    def close(self):
-        self.sock.close()
+            sshd.cleanup()
+            source.kill()
+            source.wait()
 
 
 def rss(pid):
@@ -81,30 +75,46 @@ def settle(pid, timeout=30):
     return last
 
 
-def test_stalled_readers_park_no_more_than_the_window_budget(sluice_bin, sshd):
-    source = Source()
+def read_all(sock):
+    sock.settimeout(60)
+    got = bytearray()
+    while chunk := sock.recv(1 << 20):
+        got += chunk
+    return bytes(got)
+
+
+def stalled(port, count):
+    clients = []
+    for _ in range(count):
+        c = socket.create_connection(("127.0.0.1", port))
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        clients.append(c)
+    return clients
+
+
+def tunnel_with_warm_stream(app, source_port):
+    port = free_port()
+    name = connect(app, 1, "edge", 0, "local", port, source_port)
+    connected(app, name)
+    # one stream read to the end first: libssh2's and the allocator's first costs are not the windows'
+    with socket.create_connection(("127.0.0.1", port)) as warm:
+        assert read_all(warm) == EXPECTED
+    time.sleep(0.5)
+    return name, port
+
+
+def test_stalled_readers_park_no_more_than_the_window_budget(sluice_bin, long_link):
+    sshd, source_port = long_link
     app = Appliance(sluice_bin, sshd, limits={"receiveWindowBudget": 2 * WIDE + WIDE // 2}).start()
     clients = []
     try:
         assert windows(app) == (2, 0)           # whole windows only: 40 MiB of budget is two
-        port = free_port()
-        name = connect(app, 1, "edge", 0, "local", port, source.port)
-        connected(app, name)
-        # warm up: one stream read to the end (libssh2's and the allocator's first costs are not the windows')
-        with socket.create_connection(("127.0.0.1", port)) as warm:
-            got = bytearray()
-            while chunk := warm.recv(1 << 20):
-                got += chunk
-        assert source.check(bytes(got))
+        name, port = tunnel_with_warm_stream(app, source_port)
         pid = app.sluice.proc.pid
-        time.sleep(0.5)
         base = settle(pid)
-        assert windows(app) == (2, 0)           # the slot came back when the stream closed
+        assert windows(app) == (2, 0)           # the warm stream's slot came back when it closed
 
-        for _ in range(5):                      # five readers that never read: two wide windows, three standard
-            c = socket.create_connection(("127.0.0.1", port))
-            c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
-            clients.append(c)
+        clients = stalled(port, 5)              # five readers that never read: two wide windows, three standard
         peak = settle(pid)
         assert windows(app) == (2, 2)
         parked = peak - base
@@ -116,17 +126,13 @@ def test_stalled_readers_park_no_more_than_the_window_budget(sluice_bin, sshd):
             # buffers take a few MiB of each window) ...
             assert parked > WIDE, f"parked only {parked / MiB:.1f} MiB"
             # ... and nothing beyond the windows was kept: libssh2 keeps each parked packet in its own allocation
-            # (about 32 KiB, which musl's allocator rounds up: up to a quarter more), plus the relay buffers
+            # (about 32 KiB, which the allocator rounds up: up to a quarter more), plus the relay buffers
             limit = bound * 5 // 4 + 8 * MiB
             assert parked < limit, f"parked {parked / MiB:.1f} MiB, windows are {bound / MiB:.0f} MiB"
 
         # the readers read again: every stream delivers every byte, in order
         for c in clients:
-            c.settimeout(60)
-            got = bytearray()
-            while chunk := c.recv(1 << 20):
-                got += chunk
-            assert len(got) == SENT and source.check(bytes(got))
+            assert read_all(c) == EXPECTED
             c.close()
         clients = []
         deadline = time.monotonic() + 10
@@ -138,36 +144,53 @@ def test_stalled_readers_park_no_more_than_the_window_budget(sluice_bin, sshd):
         for c in clients:
             c.close()
         app.stop()
-        source.close()
 
 
-def test_no_budget_keeps_every_window_standard(sluice_bin, sshd):
-    source = Source()
+def test_no_budget_keeps_every_window_standard(sluice_bin, long_link):
+    sshd, source_port = long_link
     app = Appliance(sluice_bin, sshd, limits={"receiveWindowBudget": 0}).start()
     clients = []
     try:
         assert windows(app) == (0, 0)
-        port = free_port()
-        name = connect(app, 1, "edge", 0, "local", port, source.port)
-        connected(app, name)
+        name, port = tunnel_with_warm_stream(app, source_port)
         pid = app.sluice.proc.pid
-        with socket.create_connection(("127.0.0.1", port)) as warm:
-            while warm.recv(1 << 20):
-                pass
-        time.sleep(0.5)
         base = settle(pid)
-        for _ in range(3):
-            c = socket.create_connection(("127.0.0.1", port))
-            c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
-            clients.append(c)
+        clients = stalled(port, 3)
         parked = settle(pid) - base
         print(f"3 stalled readers, no budget: parked {parked / MiB:.1f} MiB")
         if not ASAN:
-            assert parked < 3 * STANDARD + 8 * MiB
+            assert parked < 3 * STANDARD * 5 // 4 + 8 * MiB
         assert windows(app) == (0, 0)
+        for c in clients:
+            assert read_all(c) == EXPECTED
         disconnect(app, name)
     finally:
         for c in clients:
             c.close()
         app.stop()
-        source.close()
+
+
+def test_a_short_link_keeps_standard_windows(sluice_bin, sshd):
+    """On loopback (a round trip of microseconds) 2 MiB already allows more than the crypto moves: no slot is taken
+    however much budget there is."""
+    port = free_port()
+    with socket.socket() as ls:
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(4)
+        app = Appliance(sluice_bin, sshd).start()
+        try:
+            assert windows(app)[0] == 4                 # the default budget: 64 MiB
+            name = connect(app, 1, "edge", 0, "local", port, ls.getsockname()[1])
+            connected(app, name)
+            with socket.create_connection(("127.0.0.1", port)) as c:
+                conn, _ = ls.accept()
+                conn.sendall(b"x" * (4 * MiB))
+                conn.close()
+                got = 0
+                while chunk := c.recv(1 << 20):
+                    got += len(chunk)
+                    assert windows(app) == (4, 0)
+                assert got == 4 * MiB
+            disconnect(app, name)
+        finally:
+            app.stop()

@@ -28,7 +28,7 @@ from harness.api import request                     # noqa: E402
 from harness.appliance import Appliance             # noqa: E402
 from harness.ports import free_port, wait_port      # noqa: E402
 from harness.sshd import Sshd                       # noqa: E402
-import delayline                                     # noqa: E402
+from harness import delayline                       # noqa: E402
 
 SMOKE = "--smoke" in sys.argv
 OUT_DIR = os.path.join(ROOT, "build", "bench")

@@ -10,4 +10,7 @@ void *csupport_bridge_object_retain(void *object);
 void csupport_bridge_object_release(void *object);
 /* The binary's read-only segments kept off huge pages (TextResidency.c). 0 on success, -1 when any advice failed. */
 int csupport_text_no_huge_pages(void);
+/* Freed heap memory up to 2 MiB per arena kept for reuse rather than trimmed and faulted back (HeapTrim.c). 0 on
+   success, -1 where the C library has no such setting. */
+int csupport_heap_keep_free(void);
 #endif

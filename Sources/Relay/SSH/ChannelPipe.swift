@@ -110,7 +110,7 @@ final class ChannelPipe {
         guard let channel else { return }
         if !windowChecked {
             windowChecked = true
-            if channels.pool.windows.take() {
+            if channels.longLink, channels.pool.windows.take() {
                 wide = true
                 owed = WindowBudget.wide - WindowBudget.standard
             }

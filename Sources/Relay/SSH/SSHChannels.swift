@@ -27,6 +27,15 @@ public final class SSHChannels {
     var opensQueued: Bool { !opening.isEmpty }
     var freesPending: Bool { !zombies.isEmpty }
     var outputBlocked: Bool { owner?.outputBlocked ?? true }
+    /// Whether the session's link is long enough for a wide window to matter: one stream moves at most window ÷
+    /// round trip, so below `WindowBudget.longLinkMicros` the standard 2 MiB already allows 400 MB/s, more than a
+    /// session's crypto does (on loopback a wide window only made downloads erratic: docs/benchmarks.md). A session
+    /// over something other than TCP (the inner session of a managed tunnel, on a socketpair) cannot tell: long.
+    var longLink: Bool {
+        guard let fd = owner?.io?.fd else { return false }
+        let rtt = cl_tcp_rtt_us(fd)
+        return rtt < 0 || rtt >= WindowBudget.longLinkMicros
+    }
     private var ready: Bool { owner?.isReady ?? false }
 
     // MARK: the exit side

@@ -1,11 +1,12 @@
-"""A link with a fixed round trip for `make bench`: a private network namespace joined to the root one by two TUN
+"""A link with a fixed round trip, for `make bench` and the e2e tests of wide windows: a private network namespace joined to the root one by two TUN
 devices and `delayline` (delayline.c) between them, which holds every packet for half the round trip each way and
-drops none. This kernel has no netem; a TCP proxy would not do, since each side's TCP would see loopback and its
+drops none (tools/bench/delayline.c). This kernel has no netem; a TCP proxy would not do, since each side's TCP would see loopback and its
 window would never be tested. The addresses are from 198.18.0.0/15, the range set aside for benchmarks (RFC 2544).
 
     root ns  198.18.0.1 [tun]  --- delayline (RTT/2 each way) ---  [tun] 198.18.0.2  private ns (sshd, a target)
 """
 import os
+import shutil
 import subprocess
 
 ROOT_IP, FAR_IP = "198.18.0.1", "198.18.0.2"
@@ -16,12 +17,25 @@ def _ip(*args, check=True):
     return subprocess.run(["ip", *args], check=check, capture_output=True, text=True)
 
 
+SOURCE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))),
+                      "tools", "bench", "delayline.c")
+
+
+def build(path):
+    """Compiles delayline.c to `path` (the system C compiler, as the bench's load tools)."""
+    cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    subprocess.run([cc, "-O2", "-Wall", "-o", path, SOURCE], check=True)
+    return path
+
+
 def unavailable():
     """None when this machine can build the link, else why not."""
     if os.geteuid() != 0:
         return "needs root (network namespaces, TUN devices)"
     if not os.path.exists("/dev/net/tun"):
         return "no /dev/net/tun"
+    if not shutil.which("ip"):
+        return "iproute2 (ip) is not installed"
     return None
 
 
