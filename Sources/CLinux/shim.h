@@ -145,12 +145,19 @@ static inline long cl_fd_limit(void) { struct rlimit r; return getrlimit(RLIMIT_
 static inline int cl_set_int_option(int fd, int level, int name, int value) {
     return setsockopt(fd, level, name, &value, sizeof value);
 }
-/* the kernel's smoothed round-trip time of a TCP socket in microseconds; -1 when `fd` is not a TCP socket */
+/* the round trip of a TCP socket's path in microseconds: the kernel's minimum RTT seen (tcpi_min_rtt, Linux 4.9+;
+   the smoothed RTT also counts the peer's delayed ACKs), else its smoothed RTT; -1 when `fd` is not a TCP socket.
+   Read as the kernel's ABI lays out struct tcp_info (tcpi_rtt is 32-bit word 17, tcpi_min_rtt word 37), since not
+   every sysroot's <netinet/tcp.h> declares the struct. */
+#ifndef TCP_INFO
+#define TCP_INFO 11
+#endif
 static inline int64_t cl_tcp_rtt_us(int fd) {
-    struct tcp_info info; socklen_t n = sizeof info;
-    memset(&info, 0, sizeof info);
-    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &n) != 0) return -1;
-    return (int64_t)info.tcpi_rtt;
+    uint32_t info[64]; socklen_t n = sizeof info;
+    memset(info, 0, sizeof info);
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, info, &n) != 0 || n < 18 * sizeof(uint32_t)) return -1;
+    if (n >= 38 * sizeof(uint32_t) && info[37] != 0 && info[37] != 0xFFFFFFFFu) return (int64_t)info[37];
+    return (int64_t)info[17];
 }
 /* the pending error of a non-blocking connect (0: connected) */
 static inline int cl_socket_error(int fd) {

@@ -18,6 +18,7 @@ from harness.appliance import Appliance
 from harness.pattern_source import pattern
 from harness.ports import free_port
 from harness.s2s import connect, connected, disconnect
+from harness.sluice import emulated
 from harness.sshd import Sshd
 
 MiB = 1 << 20
@@ -173,6 +174,11 @@ def test_no_budget_keeps_every_window_standard(sluice_bin, long_link):
 def test_a_short_link_keeps_standard_windows(sluice_bin, sshd):
     """On loopback (a round trip of microseconds) 2 MiB already allows more than the crypto moves: no slot is taken
     however much budget there is."""
+    if emulated(sluice_bin):
+        # qemu-user answers getsockopt(TCP_INFO) with 4 bytes (it takes every SOL_TCP option for an int), so the
+        # emulated product cannot see its round trip (`ssh.session ... rtt_us=-1`) and treats every link as long,
+        # as it does a socketpair; a board's kernel answers natively. The budget tests above still hold under qemu.
+        pytest.skip("qemu-user does not pass TCP_INFO through: the emulated product sees no round trip")
     port = free_port()
     with socket.socket() as ls:
         ls.bind(("127.0.0.1", 0))
@@ -182,6 +188,7 @@ def test_a_short_link_keeps_standard_windows(sluice_bin, sshd):
             assert windows(app)[0] == 4                 # the default budget: 64 MiB
             name = connect(app, 1, "edge", 0, "local", port, ls.getsockname()[1])
             connected(app, name)
+            assert "rtt_us=" in app.sluice.wait_for(f"event=ssh.session tunnel={name} ", timeout=10)
             with socket.create_connection(("127.0.0.1", port)) as c:
                 conn, _ = ls.accept()
                 conn.sendall(b"x" * (4 * MiB))

@@ -32,8 +32,7 @@ public final class SSHChannels {
     /// session's crypto does (on loopback a wide window only made downloads erratic: docs/benchmarks.md). A session
     /// over something other than TCP (the inner session of a managed tunnel, on a socketpair) cannot tell: long.
     var longLink: Bool {
-        guard let fd = owner?.io?.fd else { return false }
-        let rtt = cl_tcp_rtt_us(fd)
+        guard let rtt = owner?.linkRTTMicros else { return false }
         return rtt < 0 || rtt >= WindowBudget.longLinkMicros
     }
     private var ready: Bool { owner?.isReady ?? false }

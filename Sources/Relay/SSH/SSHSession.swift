@@ -255,6 +255,10 @@ public final class SSHSession {
 
     var outputBlocked: Bool { (io?.pending ?? 0) > SSHIO.highWater }
 
+    /// The round trip of the session's TCP path in µs (the kernel's minimum RTT seen); -1 when the transport is not
+    /// TCP (a managed tunnel's inner session) or the kernel does not say; nil before the socket exists.
+    public var linkRTTMicros: Int64? { io.map { cl_tcp_rtt_us($0.fd) } }
+
     /// Progresses every stream until no new bytes arrive: libssh2 files what one channel's read pulled in under
     /// other channels, where epoll cannot see it.
     func pumpAll() {

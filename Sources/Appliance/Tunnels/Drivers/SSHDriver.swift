@@ -109,8 +109,10 @@ public final class SSHDriver: TunnelDriver {
         guard let entry = attempts[attempt] else { return }
         entry.up = true
         if let n = entry.negotiated {
-            Log.info("ssh.session", [("tunnel", name), ("kex", n.kex), ("hostkey", n.hostKey), ("cipher", n.cipher),
-                                     ("mac", n.mac)])
+            var fields = [("tunnel", name), ("kex", n.kex), ("hostkey", n.hostKey), ("cipher", n.cipher), ("mac", n.mac)]
+            // the round trip that decides wide receive windows (WindowBudget), for operators of long links
+            if let rtt = entry.session?.linkRTTMicros { fields.append(("rtt_us", String(rtt))) }
+            Log.info("ssh.session", fields)
         }
         entry.events.connected(attempt)
     }
