@@ -3,6 +3,7 @@ harness/delayline.py) a channel opens with a 16 MiB receive window while the pro
 (`limits.receiveWindowBudget`) has room; the others, and every channel on a short link, keep libssh2's 2 MiB. A
 reader that stalls parks at most its channel's window inside libssh2: memory stays within the budget however many
 readers stall, and every byte still arrives once they read again."""
+import contextlib
 import os
 import re
 import socket
@@ -93,29 +94,36 @@ def stalled(port, count):
     return clients
 
 
-def tunnel_with_warm_stream(app, source_port):
-    port = free_port()
-    name = connect(app, 1, "edge", 0, "local", port, source_port)
-    connected(app, name)
-    # one stream read to the end first: libssh2's and the allocator's first costs are not the windows'
-    with socket.create_connection(("127.0.0.1", port)) as warm:
-        assert read_all(warm) == EXPECTED
-    time.sleep(0.5)
-    return name, port
+@contextlib.contextmanager
+def tunnel_over(sluice_bin, sshd, source_port, budget):
+    """An appliance with `budget` bytes of wide windows and a local tunnel to the pattern source, one stream already
+    read to the end (libssh2's and the allocator's first costs are not the windows'); yields the appliance, the
+    tunnel's port and a list the test fills with its stalled clients (closed on the way out)."""
+    app = Appliance(sluice_bin, sshd, limits={"receiveWindowBudget": budget}).start()
+    clients = []
+    try:
+        port = free_port()
+        name = connect(app, 1, "edge", 0, "local", port, source_port)
+        connected(app, name)
+        with socket.create_connection(("127.0.0.1", port)) as warm:
+            assert read_all(warm) == EXPECTED
+        time.sleep(0.5)
+        yield app, port, clients
+        disconnect(app, name)
+    finally:
+        for c in clients:
+            c.close()
+        app.stop()
 
 
 def test_stalled_readers_park_no_more_than_the_window_budget(sluice_bin, long_link):
     sshd, source_port = long_link
-    app = Appliance(sluice_bin, sshd, limits={"receiveWindowBudget": 2 * WIDE + WIDE // 2}).start()
-    clients = []
-    try:
-        assert windows(app) == (2, 0)           # whole windows only: 40 MiB of budget is two
-        name, port = tunnel_with_warm_stream(app, source_port)
+    with tunnel_over(sluice_bin, sshd, source_port, 2 * WIDE + WIDE // 2) as (app, port, clients):
         pid = app.sluice.proc.pid
         base = settle(pid)
-        assert windows(app) == (2, 0)           # the warm stream's slot came back when it closed
+        assert windows(app) == (2, 0)           # whole windows only: 40 MiB of budget is two; the warm one came back
 
-        clients = stalled(port, 5)              # five readers that never read: two wide windows, three standard
+        clients += stalled(port, 5)             # five readers that never read: two wide windows, three standard
         peak = settle(pid)
         assert windows(app) == (2, 2)
         parked = peak - base
@@ -131,32 +139,22 @@ def test_stalled_readers_park_no_more_than_the_window_budget(sluice_bin, long_li
             limit = bound * 5 // 4 + 8 * MiB
             assert parked < limit, f"parked {parked / MiB:.1f} MiB, windows are {bound / MiB:.0f} MiB"
 
-        # the readers read again: every stream delivers every byte, in order
+        # the readers read again: every stream delivers every byte, in order, and the slots come back
         for c in clients:
             assert read_all(c) == EXPECTED
-            c.close()
-        clients = []
         deadline = time.monotonic() + 10
         while windows(app) != (2, 0) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert windows(app) == (2, 0)
-        disconnect(app, name)
-    finally:
-        for c in clients:
-            c.close()
-        app.stop()
 
 
 def test_no_budget_keeps_every_window_standard(sluice_bin, long_link):
     sshd, source_port = long_link
-    app = Appliance(sluice_bin, sshd, limits={"receiveWindowBudget": 0}).start()
-    clients = []
-    try:
-        assert windows(app) == (0, 0)
-        name, port = tunnel_with_warm_stream(app, source_port)
+    with tunnel_over(sluice_bin, sshd, source_port, 0) as (app, port, clients):
         pid = app.sluice.proc.pid
         base = settle(pid)
-        clients = stalled(port, 3)
+        assert windows(app) == (0, 0)
+        clients += stalled(port, 3)
         parked = settle(pid) - base
         print(f"3 stalled readers, no budget: parked {parked / MiB:.1f} MiB")
         if not ASAN:
@@ -164,11 +162,6 @@ def test_no_budget_keeps_every_window_standard(sluice_bin, long_link):
         assert windows(app) == (0, 0)
         for c in clients:
             assert read_all(c) == EXPECTED
-        disconnect(app, name)
-    finally:
-        for c in clients:
-            c.close()
-        app.stop()
 
 
 def test_a_short_link_keeps_standard_windows(sluice_bin, sshd):
