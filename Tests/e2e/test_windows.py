@@ -139,9 +139,12 @@ def test_stalled_readers_park_no_more_than_the_window_budget(sluice_bin, long_li
             limit = bound * 5 // 4 + 8 * MiB
             assert parked < limit, f"parked {parked / MiB:.1f} MiB, windows are {bound / MiB:.0f} MiB"
 
-        # the readers read again: every stream delivers every byte, in order, and the slots come back
-        for c in clients:
+        # the readers read again: every stream delivers every byte, in order, and the slots come back once the
+        # streams end (each client closes its side too)
+        while clients:
+            c = clients.pop()
             assert read_all(c) == EXPECTED
+            c.close()
         deadline = time.monotonic() + 10
         while windows(app) != (2, 0) and time.monotonic() < deadline:
             time.sleep(0.1)
