@@ -136,8 +136,11 @@ def test_metrics_admin_only(app):
     assert b"sluice_tunnel_status{" in r.body and b"sluice_sse_subscribers" in r.body
     # one pool of relay buffers for tunnels and C2S relays alike, as docs/operations.md states (issue #16)
     text = r.body.decode()
-    assert text.count('sluice_pool_capacity{pool="relay",') == 1, text
+    assert text.count('sluice_pool_capacity{pool="relay",kind="buffers",') == 1, text
     assert 'sluice_pool_capacity{pool="relay",kind="buffers",bytes="32768"} 1024\n' in text
+    # and its budget of wide receive windows (issue #17): 64 MiB by default, four 16 MiB windows, none in use
+    assert 'sluice_pool_capacity{pool="relay",kind="windows",bytes="16777216"} 4\n' in text
+    assert 'sluice_pool_in_use{pool="relay",kind="windows"} 0\n' in text
     assert 'sluice_pool_capacity{pool="websocket_receive",kind="buffers",bytes="65536"} 512\n' in text
     assert 'sluice_pool_in_use{pool="relay",kind="buffers"} 0\n' in text
     r = request(app.port, "GET", "/metrics", token=app.token("u-ops"))
