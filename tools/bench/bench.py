@@ -27,6 +27,7 @@ sys.path.insert(0, os.path.join(ROOT, "Tests", "e2e"))
 from harness.api import request                     # noqa: E402
 from harness.appliance import Appliance             # noqa: E402
 from harness.ports import free_port, wait_port      # noqa: E402
+from harness.sluice import QEMU                     # noqa: E402
 from harness.sshd import Sshd                       # noqa: E402
 from harness import delayline                       # noqa: E402
 
@@ -288,6 +289,11 @@ def disconnect(app, name):
     request(app.port, "POST", "/ssh/tunnel/disconnect", body={"tunnelName": name}, token=app.token("u-admin"))
 
 
+def forced_sshd_config(cipher=CIPHER):
+    """The sshd side of the forced algorithms (every row but the cipher pairs; the board rows vary the cipher)."""
+    return f"Ciphers {cipher}\nMACs {MAC}\nKexAlgorithms {KEX}\nHostKeyAlgorithms {HOSTKEY}\nLogLevel ERROR\n"
+
+
 def ssh_argv(sshd, *forward, forced=True, host="127.0.0.1"):
     """`forced`: cipher, MAC, KEX and host key told (every row but the cipher pairs)."""
     told = ["-c", CIPHER, "-m", MAC, "-o", f"KexAlgorithms={KEX}", "-o", f"HostKeyAlgorithms={HOSTKEY}"] if forced else []
@@ -480,8 +486,7 @@ def long_link_rows(binary, target):
                         text=True, env={**os.environ, "BLOAD_ADDR": "0.0.0.0"}, prefix=link.prefix)
             far_target = int(kv(far.stdout.readline())["port"])
             sshd = Sshd(address=delayline.FAR_IP, prefix=link.prefix,
-                        extra_config=f"Ciphers {CIPHER}\nMACs {MAC}\nKexAlgorithms {KEX}\n"
-                                     f"HostKeyAlgorithms {HOSTKEY}\nLogLevel ERROR\n").start()
+                        extra_config=forced_sshd_config()).start()
             app = appliance(binary, sshd)
             pid = app.sluice.proc.pid
             over = {"BLOAD_ADDR": delayline.FAR_IP}
@@ -525,7 +530,6 @@ def long_link_rows(binary, target):
 BOARD = [("openssl", "SLUICE_ARM_BIN", "build/aarch64/sluice"),
          ("mbedtls", "SLUICE_ARM_BIN_MBEDTLS", "build/aarch64-mbedtls/sluice")]
 BOARD_CIPHERS = ["aes128-ctr", "aes128-gcm@openssh.com", "chacha20-poly1305@openssh.com"]
-QEMU = ["qemu-aarch64-static"]                  # the e2e harness (harness/sluice.py) adds -cpu cortex-a72
 
 
 def board_rows(target):
@@ -536,15 +540,14 @@ def board_rows(target):
     sec = "On the board: aarch64 under qemu -cpu cortex-a72, CPU-s per GB"
     found = [(f, os.environ.get(var) or os.path.join(ROOT, default)) for f, var, default in BOARD]
     found = [(f, path) for f, path in found if os.path.exists(path)]
-    if not shutil.which(QEMU[0]) or not found:
+    if not shutil.which(QEMU[0]) or not found:     # QEMU: the e2e harness's runner (with -cpu cortex-a72)
         add_row(sec, "aarch64 products", "CPU-s/GB", [], [], "—", None, note="not available: qemu or build/aarch64*")
         return
     size = (8 if SMOKE else 64) * MIB
     runs = 1 if SMOKE else 3
     results = {}
     for cipher in (BOARD_CIPHERS[:1] if SMOKE else BOARD_CIPHERS):
-        sshd = Sshd(extra_config=f"Ciphers {cipher}\nMACs {MAC}\nKexAlgorithms {KEX}\nHostKeyAlgorithms {HOSTKEY}\n"
-                                 "LogLevel ERROR\n").start()
+        sshd = Sshd(extra_config=forced_sshd_config(cipher)).start()
         try:
             for flavour, path in found:
                 app = appliance(path, sshd)             # the harness runs aarch64 binaries under QEMU
@@ -803,8 +806,7 @@ def main():
     info = machine()
     target_proc = start([os.path.join(OUT_DIR, "bload"), "serve", str(listen_port())], stdout=subprocess.PIPE, text=True)
     target = int(kv(target_proc.stdout.readline())["port"])
-    sshd = Sshd(extra_config=f"Ciphers {CIPHER}\nMACs {MAC}\nKexAlgorithms {KEX}\nHostKeyAlgorithms {HOSTKEY}\n"
-                             "LogLevel ERROR\n").start()
+    sshd = Sshd(extra_config=forced_sshd_config()).start()
     commands["sshd"] = f"sshd -D -f sshd_config  (Tests/e2e/harness/sshd.py, plus: Ciphers {CIPHER}, MACs {MAC}, " \
                        f"KexAlgorithms {KEX}, HostKeyAlgorithms {HOSTKEY})"
     quiet = "not waited for (smoke)" if SMOKE else wait_quiet()

@@ -213,9 +213,8 @@ final class ChannelPipe {
     /// per 32 channel reads.
     private func announceWindow(_ channel: OpaquePointer) -> Bool {
         guard wide, adjustPending || owed >= 1 << 20, !channels.outputBlocked else { return true }
-        var window: UInt32 = 0
         let amount = adjustPending ? 0 : owed
-        let rc = libssh2_channel_receive_window_adjust2(channel, UInt(amount), 1, &window)
+        let rc = libssh2_channel_receive_window_adjust2(channel, UInt(amount), 1, nil)
         if rc == LIBSSH2_ERROR_EAGAIN {
             // the packet is built with `amount` in it and goes out on the retry
             owed -= amount

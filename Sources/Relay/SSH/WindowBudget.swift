@@ -11,8 +11,8 @@ public final class WindowBudget {
     /// libssh2's `LIBSSH2_CHANNEL_WINDOW_DEFAULT`: every channel opens (and every forwarded channel is accepted)
     /// with it; a wide one is raised from there.
     public static let standard = 2 << 20
-    /// The session round trip (the kernel's smoothed RTT of its TCP socket) from which a stream asks for a wide
-    /// window: below it the standard window allows 400 MB/s per stream.
+    /// The session round trip (`SSHSession.linkRTTMicros`: the kernel's minimum RTT of its TCP socket) from which a
+    /// stream asks for a wide window: below it the standard window allows 400 MB/s per stream.
     public static let longLinkMicros: Int64 = 5000
     public let slots: Int
     private let lock = Lock()

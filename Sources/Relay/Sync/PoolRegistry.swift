@@ -1,7 +1,7 @@
 /// Every pool of relay memory the process holds, by name, for `/metrics` and for checking the bound that
-/// docs/operations.md states: relay buffers (`bufferSize × bufferCount`, one pool for all SSH streams), the
-/// wide receive windows their channels may hold in libssh2, the WebSocket receive buffers (`maxRelays` × 64 KiB) and the splice pipes of each relaying thread (a cap on pipes
-/// open). Pools register once, when their owner starts; a name registered again replaces the earlier pool.
+/// docs/operations.md states: relay buffers (`bufferSize × bufferCount`, one pool for all SSH streams), the wide
+/// receive windows their channels may hold in libssh2, the WebSocket receive buffers (`maxRelays` × 64 KiB) and the
+/// splice pipes of each relaying thread (a cap on pipes open). Pools register once, when their owner starts; a name registered again replaces the earlier pool.
 public final class PoolRegistry {
     public static let shared = PoolRegistry()
 
