@@ -9,7 +9,11 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
-cache=${SLUICE_DEPS:-$here/.deps}
+# Outside the checkout where it can be (root: /var/cache/sluice), so that a fresh clone on the same machine (CI's)
+# finds the libraries already built; SLUICE_DEPS overrides.
+if [ -n "${SLUICE_DEPS:-}" ]; then cache=$SLUICE_DEPS
+elif [ "$(id -u)" = 0 ]; then cache=/var/cache/sluice
+else cache=$here/.deps; fi
 TC=$(dirname "$(dirname "$(readlink -f "$(command -v swift)")")")
 log() { printf 'deps: %s\n' "$*" >&2; }
 # Build steps are noisy: their output goes to a log that is shown only when they fail.
