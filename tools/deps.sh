@@ -227,6 +227,11 @@ libs() {
   echo "$out"
 }
 
+# One run at a time per cache (worktrees and CI share it; apt itself refuses a second dpkg): the others wait here.
+mkdir -p "$cache"
+exec 9>"$cache/.lock"
+flock 9
+
 case "${1:-}" in
   host) host ;;
   libs) libs "$2" "$3" ;;
