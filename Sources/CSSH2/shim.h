@@ -41,6 +41,30 @@ static inline const char *cssh2_method(LIBSSH2_SESSION *s, int kind) {
 }
 
 static inline const char *cssh2_version(void) { return libssh2_version(0); }
+/* The ciphers this libssh2 build can negotiate, comma-separated into out (its crypto backend decides: AES-GCM is
+   not there on mbedTLS). Returns how many were written, or -1 when libssh2 could not say. */
+static inline int cssh2_supported_ciphers(char *out, size_t outlen) {
+    if (outlen == 0) return -1;
+    out[0] = 0;
+    LIBSSH2_SESSION *s = libssh2_session_init_ex(NULL, NULL, NULL, NULL);
+    if (!s) return -1;
+    const char **algs = NULL;
+    int n = libssh2_session_supported_algs(s, LIBSSH2_METHOD_CRYPT_CS, &algs);
+    size_t used = 0;
+    int written = 0;
+    for (int i = 0; i < n; i++) {
+        size_t l = strlen(algs[i]);
+        if (used + l + 2 > outlen) break;
+        if (used) out[used++] = ',';
+        memcpy(out + used, algs[i], l);
+        used += l;
+        out[used] = 0;
+        written++;
+    }
+    if (n > 0) libssh2_free(s, algs);
+    libssh2_session_free(s);
+    return n < 0 ? -1 : written;
+}
 static inline LIBSSH2_SESSION *cssh2_session_init(void *abstract) {
     return libssh2_session_init_ex(NULL, NULL, NULL, abstract);
 }

@@ -44,6 +44,10 @@ def test_version(product):
     # the small flavour builds mbedTLS 3.6 (libssh2's backend and Sluice's own crypto); glibc ones link Debian 12's 2.28
     assert any(l.startswith("mbedTLS 3.6" if flavour == "mbedtls" else "mbedTLS 2.28") for l in lines), out
     assert any(l.startswith("libmicrohttpd 0.9.75") for l in lines), out
+    # only ciphers the flavour's libssh2 can negotiate: mbedTLS has no AES-GCM backend in libssh2 1.11.1
+    ciphers = next(l for l in lines if l.startswith("ssh ciphers: ")).split()[2].split(",")
+    assert "chacha20-poly1305@openssh.com" in ciphers and "aes128-ctr" in ciphers, out
+    assert ("aes128-gcm@openssh.com" in ciphers) == (flavour == "openssl"), out
 
 
 def test_serve_healthz_and_sigterm(product, tmp_state):

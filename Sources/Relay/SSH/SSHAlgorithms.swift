@@ -2,8 +2,8 @@ import CSSH2
 
 /// The cipher preference Sluice offers, decided once from the CPU (issue #14): with AES instructions (x86 AES-NI +
 /// PCLMULQDQ, ARMv8 AES + PMULL) AES-GCM first; without them (the Raspberry Pi 4's Cortex-A72) chacha20-poly1305
-/// first, which runs several times faster in software. Names the flavour's libssh2 lacks (AES-GCM on mbedTLS) are
-/// dropped by libssh2 itself.
+/// first, which runs several times faster in software. Names the flavour's libssh2 cannot negotiate (AES-GCM on
+/// mbedTLS) are left out, so what `sluice version` lists is what a server can get.
 public enum SSHAlgorithms {
     public static let aesInstructions: Bool = cssh2_cpu_has_aes() != 0
 
@@ -17,7 +17,20 @@ public enum SSHAlgorithms {
     #endif
 
     public static let cipherPreference: String =
-        aesInstructions ? aes + "," + chacha + "," + rest : chacha + "," + aes + "," + rest
+        supportedOnly(aesInstructions ? aes + "," + chacha + "," + rest : chacha + "," + aes + "," + rest)
+
+    /// `preference` less the names libssh2 does not support; all of it when libssh2 cannot say.
+    static func supportedOnly(_ preference: String) -> String {
+        var buffer = [CChar](repeating: 0, count: 1024)
+        let count = buffer.withUnsafeMutableBufferPointer { cssh2_supported_ciphers($0.baseAddress, $0.count) }
+        guard count > 0 else { return preference }
+        let supported = String(cString: buffer).split(separator: ",")
+        var kept = ""
+        for name in preference.split(separator: ",") where supported.contains(name) {
+            kept += (kept.isEmpty ? "" : ",") + name
+        }
+        return kept.isEmpty ? preference : kept
+    }
 
     /// For `sluice version`.
     public static var summary: String {
