@@ -14,7 +14,7 @@ PYTEST := python3 -m pytest
 
 FUZZ_SECONDS ?= 60
 
-.PHONY: e2e-aarch64 runtime-check all deps build unit static aarch64 products image image-rootfs e2e fuzz fuzz-smoke tsan asan e2e-asan soak soak-smoke test run clean FORCE \
+.PHONY: e2e-aarch64 e2e-x86_64 runtime-check all deps build unit static aarch64 products image image-rootfs e2e fuzz fuzz-smoke tsan asan e2e-asan soak soak-smoke test run clean FORCE \
         bench bench-smoke
 
 all: static
@@ -68,9 +68,13 @@ E2E_CPUS ?= cortex-a53 cortex-a76
 # openssl passes (the data paths are the same code)
 E2E_MBEDTLS_SUBSET := not 64mib and not 500_cycles and not 200_parallel
 
-e2e: products image
-	@$(E2E_PRODUCTS) SLUICE_BIN=$(CURDIR)/$(X86_BIN) $(PYTEST) -q Tests/e2e
+e2e: e2e-x86_64
 	@$(MAKE) --no-print-directory e2e-aarch64
+
+# the first pass alone: the x86_64 product, and every test about the product binaries
+e2e-x86_64: products image
+	@echo "e2e: x86_64 (openssl)"
+	@$(E2E_PRODUCTS) SLUICE_BIN=$(CURDIR)/$(X86_BIN) $(PYTEST) -q Tests/e2e
 
 # the aarch64 passes alone (after `make products image`)
 e2e-aarch64:
@@ -120,16 +124,23 @@ soak: static
 soak-smoke: static
 	@python3 tools/soak.py --seconds 15 --bin $(CURDIR)/$(X86_BIN) --json build/soak-smoke.json
 
-test: deps
-	@$(MAKE) --no-print-directory runtime-check
-	@$(MAKE) --no-print-directory unit
-	@$(MAKE) --no-print-directory tsan
-	@$(MAKE) --no-print-directory fuzz-smoke
-	@$(MAKE) --no-print-directory products
-	@$(MAKE) --no-print-directory e2e CRYPTO=openssl
-	@$(MAKE) --no-print-directory bench-smoke
-	@$(MAKE) --no-print-directory e2e-asan CRYPTO=openssl
-	@$(MAKE) --no-print-directory soak-smoke CRYPTO=openssl
+# every stage timed (tools/stage.sh): the table at the end says what each cost, and a failing stage prints it too
+STAGE = tools/stage.sh
+SUB = $(MAKE) --no-print-directory
+test:
+	@$(STAGE) start
+	@$(STAGE) deps $(SUB) deps
+	@$(STAGE) runtime-check $(SUB) runtime-check
+	@$(STAGE) unit $(SUB) unit
+	@$(STAGE) tsan $(SUB) tsan
+	@$(STAGE) fuzz-smoke $(SUB) fuzz-smoke
+	@$(STAGE) products $(SUB) products
+	@$(STAGE) e2e-x86_64 $(SUB) e2e-x86_64 CRYPTO=openssl
+	@$(STAGE) e2e-aarch64 $(SUB) e2e-aarch64 CRYPTO=openssl
+	@$(STAGE) bench-smoke $(SUB) bench-smoke
+	@$(STAGE) e2e-asan $(SUB) e2e-asan CRYPTO=openssl
+	@$(STAGE) soak-smoke $(SUB) soak-smoke CRYPTO=openssl
+	@$(STAGE) table
 
 # every data path against ssh/socat/websockify in one run (tools/bench/, about 5 minutes) -> docs/benchmarks.md;
 # the smoke is about 20 s, writes build/bench/smoke.md and fails when a path is broken

@@ -103,3 +103,14 @@ def no_secret_in_any_output():
     for label, secret in secrets.items():
         assert secret not in text, f"the {label} appears in Sluice's output"
     assert "PRIVATE KEY" not in text
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Each pass's counts for the table at the end of `make test` (tools/stage.sh table)."""
+    stats = terminalreporter.stats
+    passed, skipped = len(stats.get("passed", [])), len(stats.get("skipped", []))
+    failed = len(stats.get("failed", [])) + len(stats.get("error", []))
+    label = os.environ.get("SLUICE_PASS") or ("asan" if os.environ.get("SLUICE_ASAN") else "x86_64-openssl")
+    os.makedirs(os.path.join(ROOT, "build"), exist_ok=True)
+    with open(os.path.join(ROOT, "build", "test-counts.tsv"), "a") as f:
+        f.write(f"e2e {label}\t{passed}\t{failed}\t{skipped}\n")

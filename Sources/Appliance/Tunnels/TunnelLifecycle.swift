@@ -136,18 +136,13 @@ struct TunnelLifecycle {
         return step
     }
 
-    /// `retry`: the attempt that ends a countdown stays `waiting` (without nextRetryIn) until it connects or
-    /// fails, as in Termix; a fresh one is `connecting`.
+    /// `retry`: the attempt that ends a countdown keeps the status as it is, `waiting` with the countdown's last
+    /// value (nextRetryIn 1), until it connects or fails: Termix does so, and its tunnel tab renders the countdown
+    /// from that field (§8). A fresh attempt is `connecting`.
     private mutating func begin(_ step: inout TunnelStep, retry: Bool, nowMs: Int64) {
         phase = .attempting
         attemptStartedMs = nowMs
-        if retry {
-            var waiting = status
-            waiting.nextRetryIn = nil
-            step.statuses.append(set(waiting))
-        } else {
-            step.statuses.append(set(TunnelStatus(state: .connecting)))
-        }
+        if !retry { step.statuses.append(set(TunnelStatus(state: .connecting))) }
         step.startAttempt = true
     }
 
