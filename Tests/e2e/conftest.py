@@ -20,21 +20,33 @@ PRODUCT_FIXTURES = {"product", "product_binaries", "overlay", "small"}
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "product: about the product binary itself; skipped against a sanitizer build")
+    config.addinivalue_line("markers", "once: independent of the binary under test; runs in the first pass only")
+    config.addinivalue_line("markers", "timing: waits out a timer or measures time, fds or RSS; not against the "
+                                       "sanitizer build (docs/architecture.md, Tests: which pass runs what)")
 
 
 def pytest_collection_modifyitems(config, items):
     """Product tests run once, in the pass against the x86_64 product: skipped against a sanitizer build (SLUICE_ASAN)
-    and in the passes against another product (SLUICE_PASS names it: they already checked every product)."""
-    if os.environ.get("SLUICE_ASAN"):
+    and in the passes against another product (SLUICE_PASS names it: they already checked every product). So are
+    tests of the harness itself (`once`). Against the sanitizer build, `timing` tests skip too: ASan changes time and
+    RSS, and the code they run is what the shorter tests run."""
+    asan, later = os.environ.get("SLUICE_ASAN"), os.environ.get("SLUICE_PASS")
+    if asan:
         reason = "about the product binary, not its behaviour (SLUICE_ASAN: sanitizer build)"
-    elif os.environ.get("SLUICE_PASS"):
-        reason = f"about the product binaries, checked once in the first pass (this pass: {os.environ['SLUICE_PASS']})"
+    elif later:
+        reason = f"about the product binaries, checked once in the first pass (this pass: {later})"
     else:
         return
     skip = pytest.mark.skip(reason=reason)
+    once = pytest.mark.skip(reason="independent of the binary under test: run in the first pass")
+    timing = pytest.mark.skip(reason="a timing or resource test: run against the products, not the sanitizer build")
     for item in items:
         if item.get_closest_marker("product") or PRODUCT_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(skip)
+        elif item.get_closest_marker("once"):
+            item.add_marker(once)
+        elif asan and item.get_closest_marker("timing"):
+            item.add_marker(timing)
 
 
 def _binary(var, default):

@@ -334,6 +334,7 @@ def test_remote_forward_target_obeys_destinations(sluice_bin, sshd, echo_server)
 
 # 11. One 60 s watchdog bounds the whole attempt (tunnels-api.md §8): a server that accepts TCP and never speaks
 # fails the attempt after 60 s (not 45), classified TIMEOUT.
+@pytest.mark.timing
 def test_silent_server_fails_after_the_60_s_watchdog(sluice_bin):
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))

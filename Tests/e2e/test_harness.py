@@ -9,6 +9,9 @@ import pytest
 from harness.servers import send_and_checksum
 from harness.sshd import CLIENT_KEYS
 
+# the harness itself, not Sluice: whichever binary a pass tests, this checks the same thing
+pytestmark = pytest.mark.once
+
 
 @pytest.mark.parametrize("key", sorted(k for k in CLIENT_KEYS if not k.endswith("_pass")))
 def test_client_key_accepted(sshd, key):

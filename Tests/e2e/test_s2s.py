@@ -336,6 +336,7 @@ def test_sshd_restart_reconnects(sluice_bin, own_sshd, echo_server):
         app.stop()
 
 
+@pytest.mark.timing
 def test_retry_count_resets_after_thirty_seconds_connected(sluice_bin, own_sshd, echo_server):
     """§8, and a §10 hole: the reference's retry counter never resets, so a tunnel that fails once a day runs out of
     retries in a week. Outages close together add up; 30 s connected starts the count again."""
