@@ -4,6 +4,7 @@ package's life (install, upgrade with an edited conffile kept, remove, purge) ru
 maintainer scripts in a throwaway copy-on-write copy of this machine's root (no systemd runs there, as in an image
 build). The life inside a booted image, with the service running, is the boot test's."""
 import gzip
+import hashlib
 import io
 import os
 import re
@@ -195,7 +196,6 @@ def test_conffiles_md5sums_and_maintainer_scripts(built):
         sums = dict(reversed(line.split("  ", 1)) for line in control["md5sums"][1].decode().splitlines())
         regular = {n for n, (m, _) in data.items() if m.isfile()}
         assert set(sums) == regular - {"etc/sluice/sluice.json"}, deb    # conffiles are dpkg's to checksum
-        import hashlib
         for name, digest in sums.items():
             assert hashlib.md5(data[name][1]).hexdigest() == digest, (deb, name)
         for script in ("postinst", "prerm", "postrm"):
@@ -416,6 +416,7 @@ def test_install_upgrade_remove_purge(built, upgrade, x86_version, throwaway_roo
     assert "/etc/sluice/keys 750 root:sluice" in s and "/var/lib/sluice 700 sluice:sluice" in s, s
     assert "root sluice 750 /etc/sluice/keys" in s, s
     assert "/etc/systemd/system/multi-user.target.wants/sluice.service -> /lib/systemd/system/sluice.service" in s, s
+    assert root.ok("dpkg --verify sluice") == ""              # md5sums and conffiles as dpkg checks them
     assert root.ok("runuser -u sluice -- sluice check").startswith("ok: /etc/sluice/sluice.json: ")
     assert root.ok("sluice version").startswith(f"sluice {x86_version} ")
     # the state a running box has, and an operator's edits
