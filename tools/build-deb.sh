@@ -37,6 +37,15 @@ esac
 info=$(file -b "$bin")
 case "$info" in *"ELF 64-bit"*", $machine,"*) ;; *) die "$bin is not a $arch executable: $info" ;; esac
 case "$info" in *"statically linked"*) ;; *) die "$bin is not statically linked: $info" ;; esac
+# and of the flavour CRYPTO names (tools/build-product.sh: openssl links glibc, whose static binaries carry the GNU
+# ABI note that file(1) shows as "for GNU/Linux"; mbedtls links musl, which has none)
+case "$crypto:$info" in
+  openssl:*"for GNU/Linux"*|mbedtls:*) ;;
+  *) die "$bin is not the CRYPTO=$crypto flavour (a glibc binary): $info" ;;
+esac
+case "$crypto:$info" in
+  mbedtls:*"for GNU/Linux"*) die "$bin is not the CRYPTO=$crypto flavour (a musl binary): $info" ;;
+esac
 
 # the version: the one the binary reports, and packaging/deb/changelog's top entry for it
 upstream=$(sed -n 's/^ *public static let version = "\([^"]*\)"$/\1/p' "$here/Sources/Appliance/Support/BuildInfo.swift")

@@ -323,9 +323,16 @@ def test_version_override_for_an_upgrade(built, upgrade, tmp_path, x86_version):
     assert r.returncode == 0
     changelog = gzip.decompress(members(upgrade, "data")["usr/share/doc/sluice/changelog.Debian.gz"][1]).decode()
     assert changelog.startswith(f"sluice ({version}) ") and f"sluice ({x86_version}-1) " in changelog
-    for bad in (["aarch64", binary("x86_64", "openssl")], ["x86_64", "/bin/sh"], ["riscv64", "/bin/sh"]):
-        r = subprocess.run([BUILD_DEB] + bad + [str(tmp_path)], capture_output=True, text=True, timeout=60)
-        assert r.returncode != 0 and r.stdout == "" and "build-deb:" in r.stderr, bad
+    # refused: a binary of the other architecture, a dynamic one, an unknown architecture, the other flavour
+    for crypto, bad in (("openssl", ["aarch64", binary("x86_64", "openssl")]), ("openssl", ["x86_64", "/bin/sh"]),
+                        ("openssl", ["riscv64", "/bin/sh"]), ("mbedtls", ["x86_64", binary("x86_64", "openssl")]),
+                        ("openssl", ["x86_64", binary("x86_64", "mbedtls")])):
+        if not os.path.exists(bad[1]):
+            continue
+        r = subprocess.run([BUILD_DEB] + bad + [str(tmp_path)], capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ, CRYPTO=crypto))
+        assert r.returncode != 0 and r.stdout == "" and "build-deb:" in r.stderr, (crypto, bad)
+        assert os.listdir(tmp_path) == [], (crypto, bad)
 
 
 # (4) the package's life, by dpkg, in a throwaway copy of this machine's root ----------------------------------------
