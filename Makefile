@@ -14,7 +14,7 @@ PYTEST := python3 -m pytest
 
 FUZZ_SECONDS ?= 60
 
-.PHONY: e2e-aarch64 e2e-x86_64 runtime-check all deps build unit static aarch64 products image image-rootfs e2e fuzz fuzz-smoke tsan asan e2e-asan soak soak-smoke test run clean FORCE \
+.PHONY: e2e-aarch64 e2e-x86_64 runtime-check all deps build unit static aarch64 products image image-rootfs deb e2e fuzz fuzz-smoke tsan asan e2e-asan soak soak-smoke test run clean FORCE \
         bench bench-smoke
 
 all: static
@@ -50,6 +50,12 @@ image: aarch64
 image-rootfs: image
 	@image/build-rootfs.sh $(IMAGE) build/image/debian-bookworm-arm64-sluice$(SUFFIX).tar.gz
 
+# the Debian packages of both targets (packaging/deb, tools/build-deb.sh): build/deb/sluice_<version>_{arm64,amd64}.deb,
+# or sluice-small_… with CRYPTO=mbedtls
+deb: static aarch64
+	@CRYPTO=$(CRYPTO) tools/build-deb.sh aarch64 $(ARM_BIN) build/deb >/dev/null
+	@CRYPTO=$(CRYPTO) tools/build-deb.sh x86_64 $(X86_BIN) build/deb >/dev/null
+
 # both flavours for both targets (the Embedded build is what proves every source stays in the subset)
 products:
 	@$(MAKE) --no-print-directory static aarch64 CRYPTO=openssl
@@ -58,7 +64,8 @@ products:
 # The e2e suite runs against the x86_64 product, then whole against the aarch64 product our users run (under
 # qemu-aarch64-static -cpu cortex-a72, a Raspberry Pi 4), its SSH/C2S/SSE/API part against the small aarch64 flavour,
 # and a short part of it on the Pi 3's and Pi 5's CPU models. Tests about the product binaries run in the first pass.
-E2E_PRODUCTS = SLUICE_IMAGE=$(CURDIR)/$(IMAGE) SLUICE_ARM_BIN=$(CURDIR)/build/aarch64/sluice \
+E2E_PRODUCTS = SLUICE_IMAGE=$(CURDIR)/$(IMAGE) SLUICE_DEB_DIR=$(CURDIR)/build/deb \
+	SLUICE_ARM_BIN=$(CURDIR)/build/aarch64/sluice \
 	SLUICE_BIN_MBEDTLS=$(CURDIR)/build/x86_64-mbedtls/sluice SLUICE_ARM_BIN_MBEDTLS=$(CURDIR)/build/aarch64-mbedtls/sluice
 E2E_CORE := Tests/e2e/test_s2s.py Tests/e2e/test_c2s.py Tests/e2e/test_sse.py Tests/e2e/test_api_tunnels.py \
 	Tests/e2e/test_api_auth.py
@@ -72,7 +79,7 @@ e2e: e2e-x86_64
 	@$(MAKE) --no-print-directory e2e-aarch64
 
 # the first pass alone: the x86_64 product, and every test about the product binaries
-e2e-x86_64: products image
+e2e-x86_64: products image deb
 	@echo "e2e: x86_64 (openssl)"
 	@$(E2E_PRODUCTS) SLUICE_BIN=$(CURDIR)/$(X86_BIN) $(PYTEST) -q Tests/e2e
 
