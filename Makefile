@@ -37,7 +37,8 @@ static: deps
 aarch64: deps
 	@tools/build-product.sh aarch64 $(CRYPTO) $(ARM_BIN)
 
-# the Embedded runtime defect of issue #13, reduced (tools/embedded-runtime-check): the fix must hold on both targets
+# the Embedded defects of issue #13 (swift_bridgeObjectRetain) and #25 (same-named constant arrays across modules),
+# reduced (tools/embedded-runtime-check): the fixes and the build's guard must hold on both targets
 runtime-check: deps
 	@tools/embedded-runtime-check/run.sh x86_64
 	@tools/embedded-runtime-check/run.sh aarch64

@@ -61,5 +61,12 @@ for symbol in swift_bridgeObjectRetain swift_bridgeObjectRetain_n; do
     exit 1
   fi
 done
+# a constant a function's literals became must have one content per name across the modules' objects (issue #25,
+# tools/embedded-runtime-check/static-objects.py): otherwise the linker hands one literal's bytes to another
+if ! python3 tools/embedded-runtime-check/static-objects.py "$(dirname "$bin")" > "$scratch/static-objects.txt"; then
+  cat "$scratch/static-objects.txt" >&2
+  echo "build-product: same-named constant objects differ between modules in $bin (issue #25)" >&2
+  exit 1
+fi
 "$TC/bin/llvm-objcopy" --strip-all "$bin" "$out"
 printf 'built %s (%s bytes, %s)\n' "$out" "$(stat -c %s "$out")" "$libc"

@@ -1,5 +1,6 @@
-/// Something that happens to one tunnel (tunnels-api.md §8). A struct with a raw-value kind, not an enum with
-/// payloads: the Embedded -Osize build has taken wrong cases of switches over payload enums (see SSHForward).
+/// Something that happens to one tunnel (tunnels-api.md §8). A struct with a raw-value kind. (It was made one to avoid
+/// "wrong cases of switches over payload enums" in the Embedded build; issue #25 found no such miscompile, the
+/// symptom was same-named constant arrays: see SOCKS5.pair. An enum with payloads would be safe.)
 struct TunnelEvent {
     enum Kind: UInt8 {
         /// A connect request (or a restart after a reload): a fresh attempt with a reset retry count.

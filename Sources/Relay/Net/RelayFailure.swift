@@ -2,8 +2,8 @@ import CLinux
 
 /// Why a connection, an SSH session or a forward failed, as the data plane knows it: a plain kind, what failed
 /// (`subject`) and the words of the failure's source (`detail`: errno text, libssh2's or the server's message).
-/// A struct with a raw-value kind, not an enum with payloads: the Embedded -Osize build has taken wrong cases of
-/// switches over payload enums (see SSHForward). The Appliance turns it into the reason text and `errorType` of
+/// A struct with a raw-value kind (not for the Embedded build's sake: issue #25 found no payload-enum miscompile,
+/// see SOCKS5.pair). The Appliance turns it into the reason text and `errorType` of
 /// tunnels-api.md §8 and §9 in one place (`TunnelFailure`); nothing reads the text to learn what happened.
 public struct RelayFailure: Equatable, CustomStringConvertible {
     public enum Kind: UInt8 {

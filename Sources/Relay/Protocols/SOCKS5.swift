@@ -29,12 +29,24 @@ public enum SOCKS5 {
     public static func greeting(_ bytes: ArraySlice<UInt8>) -> Step {
         guard bytes.count >= 2 else { return .needMore }
         let base = bytes.startIndex
-        guard bytes[base] == 5 else { return .reject(reply: [5, 0xFF]) }
+        guard bytes[base] == 5 else { return .reject(reply: pair(5, 0xFF)) }
         let count = Int(bytes[base + 1])
         guard bytes.count >= 2 + count else { return .needMore }
         let methods = bytes[(base + 2)..<(base + 2 + count)]
-        guard methods.contains(0) else { return .reject(reply: [5, 0xFF]) }
-        return .greeted(reply: [5, 0], consumed: 2 + count)
+        guard methods.contains(0) else { return .reject(reply: pair(5, 0xFF)) }
+        return .greeted(reply: pair(5, 0), consumed: 2 + count)
+    }
+
+    /// Two bytes built at run time, not the literals `[5, 0]` and `[5, 0xFF]`: Embedded Swift 6.3.1 names the
+    /// constant objects of a function's literals by their order (`greeting…Tv_r`, `…Tv0_r`), compiles this function
+    /// again in every module that uses it, and a client module may number them the other way round; the linker then
+    /// gives `greeting` the client's bytes (05 FF for a valid greeting, issue #25). tools/embedded-runtime-check
+    /// reproduces it; tools/build-product.sh refuses a product with such a clash.
+    @inline(never)
+    static func pair(_ first: UInt8, _ second: UInt8) -> [UInt8] {
+        var result = [UInt8](repeating: first, count: 2)
+        result[1] = second
+        return result
     }
 
     /// Parses the request: VER CMD RSV ATYP DST.ADDR DST.PORT.

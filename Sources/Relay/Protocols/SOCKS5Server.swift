@@ -1,10 +1,8 @@
 /// The appliance's one SOCKS5 server (dynamic forwards through an SSH host and on the appliance itself): the
 /// greeting (method 00 only), then one CONNECT, judged from the bytes received so far. No I/O.
 ///
-/// The answer is a struct with a raw-value outcome, and the greeting is checked here with answers built at run time,
-/// not by switching over `SOCKS5.Step` and sending its constant payloads: built by Embedded Swift 6.3.1 -Osize, that
-/// form answered a valid greeting 05 01 00 with 05 FF, on aarch64 and x86_64 alike (a defect of its own, not the
-/// runtime's of issue #13). The request's result is matched with an if-case chain, the form that holds there.
+/// The answer is a struct with a raw-value outcome. It switches over `SOCKS5.Step` (payload enums are safe in the
+/// Embedded product: issue #25's "05 FF" came from same-named constant arrays, see `SOCKS5.pair`).
 public struct SOCKS5Server {
     public enum Outcome: UInt8 { case needMore, connect, refuse }
 
@@ -31,33 +29,30 @@ public struct SOCKS5Server {
         var result = Step(outcome: .needMore)
         var rest = input
         if !greeted {
-            guard rest.count >= 2 else { return result }
-            let base = rest.startIndex
-            let count = Int(rest[base + 1])
-            guard rest[base] == 5 else { return refuse(result, SOCKS5Server.pair(5, 0xFF)) }
-            guard rest.count >= 2 + count else { return result }
-            guard rest[(base + 2)..<(base + 2 + count)].contains(0) else {
-                return refuse(result, SOCKS5Server.pair(5, 0xFF))
+            switch SOCKS5.greeting(rest) {
+            case .needMore: return result
+            case .greeted(let reply, let consumed):
+                greeted = true
+                result.answer = reply
+                result.consumed = consumed
+                rest = rest.dropFirst(consumed)
+            case .reject(let reply): return refuse(result, reply)
+            case .connect: return refuse(result, SOCKS5.reply(.generalFailure))
             }
-            greeted = true
-            result.answer = SOCKS5Server.pair(5, 0)
-            result.consumed = 2 + count
-            rest = rest.dropFirst(2 + count)
         }
-        let request = SOCKS5.request(rest)
-        if case .connect(let target, let port, let consumed) = request {
+        switch SOCKS5.request(rest) {
+        case .connect(let target, let port, let consumed):
             result.outcome = .connect
             result.consumed += consumed
             result.host = SOCKS5.hostText(target)
             result.port = port
             return result
-        } else if case .reject(let reply) = request {
-            return refuse(result, reply)
-        } else if case .needMore = request {
+        case .reject(let reply): return refuse(result, reply)
+        case .needMore:
             if input.count > SOCKS5Server.maxHandshake { return refuse(result, SOCKS5.reply(.generalFailure)) }
             return result
+        case .greeted: return refuse(result, SOCKS5.reply(.generalFailure))
         }
-        return refuse(result, SOCKS5.reply(.generalFailure))
     }
 
     private func refuse(_ step: Step, _ reply: [UInt8]) -> Step {
@@ -65,12 +60,5 @@ public struct SOCKS5Server {
         refused.outcome = .refuse
         refused.answer += reply
         return refused
-    }
-
-    /// Two bytes, built at run time (see above).
-    static func pair(_ first: UInt8, _ second: UInt8) -> [UInt8] {
-        var result = [UInt8](repeating: first, count: 2)
-        result[1] = second
-        return result
     }
 }

@@ -30,8 +30,8 @@ public enum WebSocketFrame {
     public static let invalidData: UInt16 = 1007
     public static let tooBig: UInt16 = 1009
 
-    /// `parseHeader` as a plain struct (neither set: more bytes needed). The relay uses this form: the Embedded
-    /// -Osize build has mis-taken cases of switches over enums with payloads (docs/architecture.md).
+    /// `parseHeader` as a plain struct (neither set: more bytes needed). The relay uses this form (chosen against a
+    /// payload-enum miscompile that issue #25 found not to exist: see SOCKS5.pair).
     public struct Scan {
         public var header: Header? = nil
         public var failure: Failure? = nil

@@ -274,8 +274,8 @@ final class ChannelPipe {
         size < maxPacketData ? size : size / maxPacketData * maxPacketData
     }
 
-    /// Never a constant array: with SOCKS5's constant answers the Embedded product sent 05 FF for 05 00
-    /// (see `negotiate`).
+    /// Never a constant array: a function's constant arrays can take another literal's bytes in the Embedded
+    /// product (the SOCKS greeting answered 05 FF for 05 00: issue #25, see SOCKS5.pair).
     @inline(never)
     static func bytes(_ first: UInt8, _ second: UInt8) -> [UInt8] {
         var result = [UInt8](repeating: first, count: 2)

@@ -7,7 +7,7 @@ import CLinux
 /// local and dynamic listen on S and exit from E; remote listens on E and exits from S.
 /// It reports `onUp` once both sessions are up and the forward is granted, `onDown` once; `close` ends both now.
 public final class SSHChain {
-    /// A plain kind without payloads (see SSHForward on payload enums in Embedded builds).
+    /// A plain kind without payloads.
     public enum Mode { case local, remote, dynamic }
 
     let reactor: Reactor

@@ -24,8 +24,9 @@ public struct SSHTarget {
     }
 }
 
-/// What the session carries once it is up (tunnels-api.md §7, direct mode). A struct with a plain kind, not an
-/// enum with payloads: the Embedded -Osize build took wrong cases of switches over payload enums here.
+/// What the session carries once it is up (tunnels-api.md §7, direct mode). A struct with a plain kind. It became one
+/// when the Embedded build seemed to take wrong cases of switches over payload enums here; issue #25 reduced that
+/// symptom to same-named constant arrays (SOCKS5.pair, tools/embedded-runtime-check): payload enums are safe.
 public struct SSHForward {
     /// `exit`: no listener; streams are handed in through `SSHSession.channels` (`adopt`, `carry`,
     /// `open`): managed tunnels and C2S.

@@ -4,7 +4,7 @@ import Relay
 /// host-key policy, and which forward to set up (tunnels-api.md §7, direct mode). Runs on the control thread, so
 /// key files are read when each attempt starts (they may be rotated on disk).
 enum SSHTargetBuilder {
-    /// `refused` set: the attempt fails with it. (A struct: see SSHForward on payload enums in Embedded builds.)
+    /// `refused` set: the attempt fails with it.
     struct Built {
         var target: SSHTarget?
         var forward: SSHForward?
