@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The Embedded runtime check, for ARCH (x86_64 | aarch64), built as the product builds (Embedded, -Osize, wmo), each
-# program linked twice — with the toolchain's runtime as it is, and with Sources/CSupport/EmbeddedRuntimeFixes.c as
-# the product links it — and run (aarch64 under qemu-aarch64-static):
+# The Embedded toolchain check, for ARCH (x86_64 | aarch64): programs built as the product builds (Embedded, -Osize,
+# wmo) and run (aarch64 under qemu-aarch64-static); main.swift and enums/ are linked twice, with the toolchain's
+# runtime as it is and with Sources/CSupport/EmbeddedRuntimeFixes.c as the product links it; constants/ with the fix:
 #   main.swift        issue #13: swift_bridgeObjectRetain must return its argument (the runtime masks it)
 #   constants/        issue #25's second defect: a library (Lib/) and a client module built as SwiftPM builds them
 #                     (wmo, -num-threads, -function-sections), linked client first: the library's SOCKS greeting
