@@ -75,7 +75,7 @@ products:
 # and a short part of it on the Pi 3's and Pi 5's CPU models. Tests about the product binaries run in the first pass.
 E2E_PRODUCTS = SLUICE_IMAGE=$(CURDIR)/$(IMAGE) SLUICE_ARM_BIN=$(CURDIR)/build/aarch64/sluice \
 	SLUICE_BIN_MBEDTLS=$(CURDIR)/build/x86_64-mbedtls/sluice SLUICE_ARM_BIN_MBEDTLS=$(CURDIR)/build/aarch64-mbedtls/sluice
-E2E_CORE := Tests/e2e/test_s2s.py Tests/e2e/test_c2s.py Tests/e2e/test_sse.py Tests/e2e/test_api_tunnels.py \
+E2E_CORE := Tests/e2e/test_s2s.py Tests/e2e/test_c2s.py Tests/e2e/test_sse.py Tests/e2e/test_api_tunnels.py Tests/e2e/test_names.py \
 	Tests/e2e/test_api_auth.py
 E2E_CPU_SUBSET := 64mib or target_host or auth_methods or test_sse or connect_then
 E2E_CPUS ?= cortex-a53 cortex-a76

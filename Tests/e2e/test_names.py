@@ -4,7 +4,9 @@ nsswitch shapes (Debian's, and Raspberry Pi OS's with mdns4_minimal, which a sta
 every pass: both flavours, both targets (aarch64 under qemu)."""
 import os
 import socket
+import struct
 import subprocess
+import time
 
 import pytest
 
@@ -127,3 +129,54 @@ def test_check_accepts_names_without_resolving(sluice_bin, tmp_path):
     r = subprocess.run(command(sluice_bin) + ["check", "--config", str(config)], capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 0, (r.stdout, r.stderr)
+
+
+def test_hanging_lookups_of_one_user_do_not_delay_another(sluice_bin, echo_server):
+    """Issue #24 item 8: 40 SOCKS CONNECTs by name from one user against a DNS server that never answers, then
+    another user's CONNECT to `localhost` (from /etc/hosts) is answered at once, not after the 40."""
+    from harness.api import request
+    from harness.dns import DEAD_ADDRESS, DeadServer
+    from harness.s2s import socks_connect
+
+    dead = DeadServer()
+    prefix = namespace_prefix("files-dns", server=DEAD_ADDRESS, options="timeout:5 attempts:2")
+    hosts = [{"id": 0, "name": "appliance", "local": True, "owner": "u-admin", "sharedWith": ["u-ops"]}]
+    app = Appliance(sluice_bin, prefix=prefix, hosts=hosts).start()
+    sockets = []
+    try:
+        ports = {}
+        for user, index in (("u-admin", 1), ("u-ops", 2)):
+            source = free_port()
+            name = f"0::{index}::appliance::{source}::::0"
+            body = {"name": name, "sourceHostId": 0, "tunnelIndex": index, "sourcePort": source, "endpointHost": "",
+                    "endpointPort": 0, "mode": "dynamic", "maxRetries": 0, "retryInterval": 1000}
+            assert request(app.port, "POST", "/ssh/tunnel/connect", body=body, token=app.token(user)).status == 200
+            ports[user] = (name, source)
+        for user, (name, _) in ports.items():
+            wait_status(app, name, lambda s: s.get("status") == "connected", timeout=30)
+        # the admin's 40 CONNECTs by name hang in the resolver (each answered 04 after the 10 s lookup timeout)
+        for i in range(40):
+            s = socket.create_connection(("127.0.0.1", ports["u-admin"][1]), timeout=30)
+            s.sendall(b"\x05\x01\x00")
+            assert s.recv(2) == b"\x05\x00"
+            host = f"n{i}.hangs.example".encode()
+            s.sendall(bytes([5, 1, 0, 3, len(host)]) + host + struct.pack(">H", 80))
+            sockets.append(s)
+        deadline = time.monotonic() + 10
+        while dead.queries == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert dead.queries > 0, "the lookups never reached the dead server"
+        started = time.monotonic()
+        s, answer = socks_connect(ports["u-ops"][1], echo_server.port, dst=b"localhost", atyp=3, timeout=30)
+        elapsed = time.monotonic() - started
+        s.close()
+        assert answer[1] == 0, answer
+        assert elapsed < 1.0, f"another user's lookup of localhost waited {elapsed:.1f} s"
+        # and the hanging ones end with 04 (host unreachable) within the lookup timeout plus the setup's
+        sockets[0].settimeout(30)
+        assert sockets[0].recv(10)[1] == 4
+    finally:
+        for s in sockets:
+            s.close()
+        app.stop()
+        dead.stop()

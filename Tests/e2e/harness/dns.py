@@ -8,9 +8,11 @@ import socket
 import struct
 import subprocess
 import tempfile
+import threading
 import time
 
 ADDRESS = "127.77.0.1"     # port 53 is the only one resolv.conf can name: an address of its own on loopback
+DEAD_ADDRESS = "127.77.0.2"   # a DNS server that reads every query and never answers (DeadServer)
 DOMAIN = "sluice.test"
 
 # the two shapes of issue #23: Debian's, and Raspberry Pi OS's with an NSS module a static binary cannot load
@@ -91,12 +93,33 @@ class Dnsmasq:
         self.proc.wait(5)
 
 
-def namespace_prefix(shape, hosts_lines=()):
+class DeadServer:
+    """A UDP port 53 that takes queries and answers none: lookups against it hang until the libc gives up."""
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((DEAD_ADDRESS, 53))
+        self.queries = 0
+        self.thread = threading.Thread(target=self._drain, daemon=True)
+        self.thread.start()
+
+    def _drain(self):
+        while True:
+            try:
+                self.sock.recv(512)
+            except OSError:
+                return
+            self.queries += 1
+
+    def stop(self):
+        self.sock.close()
+
+
+def namespace_prefix(shape, hosts_lines=(), server=ADDRESS, options="timeout:1 attempts:2"):
     """A command prefix: what follows runs with resolv.conf naming the test server, /etc/hosts holding `hosts_lines`
     (and localhost), and nsswitch.conf of `shape` (a key of NSSWITCH), in a private mount namespace."""
     d = tempfile.mkdtemp(prefix="sluice-etc-")
     os.chmod(d, 0o755)
-    files = {"resolv.conf": f"nameserver {ADDRESS}\noptions timeout:1 attempts:2\n",
+    files = {"resolv.conf": f"nameserver {server}\noptions {options}\n",
              "hosts": "127.0.0.1 localhost\n::1 localhost ip6-localhost\n" + "".join(l + "\n" for l in hosts_lines),
              "nsswitch.conf": NSSWITCH[shape]}
     binds = []
