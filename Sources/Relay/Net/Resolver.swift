@@ -100,6 +100,7 @@ public final class Resolver {
             total += 1
             queue.append(job)
             pthread_cond_broadcast(work)
+            pthread_cond_signal(sleep)     // the timer sleeps while nothing is pending
         } else {
             counts[Int(Outcome.refused.rawValue)] += 1
         }
@@ -190,10 +191,15 @@ public final class Resolver {
         total -= 1
     }
 
-    /// Every 100 ms: lookups past their deadline are answered as not resolved (queued ones leave the queue).
+    /// Every 100 ms while lookups are pending (asleep otherwise): lookups past their deadline are answered as not
+    /// resolved (queued ones leave the queue).
     private func runTimer() {
         pthread_mutex_lock(mutex)
         while !stopping {
+            if queue.isEmpty && running.isEmpty {
+                pthread_cond_wait(sleep, mutex)
+                continue
+            }
             var deadline = timespec()
             clock_gettime(CLOCK_REALTIME, &deadline)
             deadline.tv_nsec += 100_000_000
