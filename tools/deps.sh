@@ -28,8 +28,10 @@ quiet() {
   fi
 }
 
-# building the x86_64 product (the C libraries come from Debian sources: dpkg-dev, patch; the toolchain is Swift's)
-BUILD_PACKAGES="make file curl xz-utils dpkg-dev patch pkg-config"
+# building the x86_64 product (the C libraries come from Debian sources: dpkg-dev, patch; the toolchain is Swift's,
+# and these are the libraries and headers its binaries and its Linux target need on a stock Debian 12)
+BUILD_PACKAGES="make file curl xz-utils dpkg-dev patch pkg-config binutils libc6-dev libgcc-12-dev libstdc++-12-dev \
+  libncurses6 libcurl4 libxml2 zlib1g-dev"
 # testing: the e2e peers and tools; pytest and its friends go into build/venv (python3-venv), never into the system
 # python3, which Debian 12 keeps externally managed (PEP 668)
 HOST_PACKAGES="$BUILD_PACKAGES qemu-user-static openssh-server openssh-client \
