@@ -1,4 +1,5 @@
-# Sluice. `make run` and `make test` work from a fresh Debian 12 machine (as root): each installs what is missing.
+# Sluice. `make run` and `make test` work from a fresh Debian 12 machine (as root): each installs what is missing
+# (`make run` only what building and running need; the test tools, and pytest in build/venv, come with `make test`).
 #   CRYPTO=openssl (default) | mbedtls     libssh2's crypto backend for the product builds
 SHELL := /bin/bash
 CRYPTO ?= openssl
@@ -10,20 +11,34 @@ ARM_BIN := build/aarch64$(SUFFIX)/sluice
 # full Swift (debug, tests) links the x86_64 libraries of the chosen flavour
 HOST_FLAGS = -Xcc -I$$p/include -Xlinker -L$$p/lib
 HOST_PREFIX = p=$$($(DEPS) libs x86_64 $(CRYPTO)) && export SLUICE_CRYPTO=$(CRYPTO)
-PYTEST := python3 -m pytest
+# the test requirements live in a virtual environment of their own (Debian 12's python3 refuses `pip install`,
+# PEP 668); every pytest run and every tool that imports the e2e harness uses its interpreter
+VENV := build/venv
+PYTHON := $(CURDIR)/$(VENV)/bin/python3
+PYTEST := $(PYTHON) -m pytest
 
 FUZZ_SECONDS ?= 60
 
-.PHONY: e2e-aarch64 e2e-x86_64 runtime-check all deps build unit static aarch64 products image image-rootfs deb e2e fuzz fuzz-smoke tsan asan e2e-asan soak soak-smoke test run clean FORCE \
+.PHONY: e2e-aarch64 e2e-x86_64 runtime-check all deps deps-build venv build unit static aarch64 products image image-rootfs deb e2e fuzz fuzz-smoke tsan asan e2e-asan soak soak-smoke test run clean FORCE \
         bench bench-smoke
 
 all: static
 
-deps:
-	@$(DEPS) host
-	@python3 -c 'import pytest, websockets, selenium' 2>/dev/null || pip install -q -r Tests/e2e/requirements.txt
+# what building the x86_64 product needs (`make run`): build packages and the x86_64 C libraries, no test tools
+deps-build:
+	@$(DEPS) host-build
 	@$(DEPS) libs x86_64 $(CRYPTO) >/dev/null
+
+deps: deps-build
+	@$(DEPS) host
+	@$(MAKE) --no-print-directory venv
 	@$(DEPS) libs aarch64 $(CRYPTO) >/dev/null
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: Tests/e2e/requirements.txt
+	@python3 -m venv $(VENV)
+	@$(VENV)/bin/pip install -q --disable-pip-version-check -r Tests/e2e/requirements.txt
+	@touch $@
 
 build: deps
 	@$(HOST_PREFIX) && swift build $(HOST_FLAGS)
@@ -68,7 +83,7 @@ products:
 E2E_PRODUCTS = SLUICE_IMAGE=$(CURDIR)/$(IMAGE) SLUICE_DEB_DIR=$(CURDIR)/build/deb \
 	SLUICE_ARM_BIN=$(CURDIR)/build/aarch64/sluice \
 	SLUICE_BIN_MBEDTLS=$(CURDIR)/build/x86_64-mbedtls/sluice SLUICE_ARM_BIN_MBEDTLS=$(CURDIR)/build/aarch64-mbedtls/sluice
-E2E_CORE := Tests/e2e/test_s2s.py Tests/e2e/test_c2s.py Tests/e2e/test_sse.py Tests/e2e/test_api_tunnels.py \
+E2E_CORE := Tests/e2e/test_s2s.py Tests/e2e/test_c2s.py Tests/e2e/test_sse.py Tests/e2e/test_api_tunnels.py Tests/e2e/test_names.py \
 	Tests/e2e/test_api_auth.py
 E2E_CPU_SUBSET := 64mib or target_host or auth_methods or test_sse or connect_then
 E2E_CPUS ?= cortex-a53 cortex-a76
@@ -132,10 +147,10 @@ e2e-asan: asan
 # load: 200 API clients (wrk) + 100 status streams + 20 SSH tunnels carrying data, RSS sampled every second
 SOAK_SECONDS ?= 60
 soak: static
-	@python3 tools/soak.py --seconds $(SOAK_SECONDS) --bin $(CURDIR)/$(X86_BIN) --json build/soak.json
+	@$(PYTHON) tools/soak.py --seconds $(SOAK_SECONDS) --bin $(CURDIR)/$(X86_BIN) --json build/soak.json
 
 soak-smoke: static
-	@python3 tools/soak.py --seconds 15 --bin $(CURDIR)/$(X86_BIN) --json build/soak-smoke.json
+	@$(PYTHON) tools/soak.py --seconds 15 --bin $(CURDIR)/$(X86_BIN) --json build/soak-smoke.json
 
 # every stage timed (tools/stage.sh): the table at the end says what each cost, and a failing stage prints it too
 STAGE = tools/stage.sh
@@ -161,13 +176,15 @@ bench: deps
 	@$(MAKE) --no-print-directory static CRYPTO=openssl
 	@$(MAKE) --no-print-directory static CRYPTO=mbedtls
 	@SLUICE_BIN=$(CURDIR)/build/x86_64/sluice SLUICE_BIN_MBEDTLS=$(CURDIR)/build/x86_64-mbedtls/sluice \
-	 python3 tools/bench/bench.py
+	 $(PYTHON) tools/bench/bench.py
 
 bench-smoke: deps
 	@$(MAKE) --no-print-directory static CRYPTO=openssl
-	@SLUICE_BIN=$(CURDIR)/build/x86_64/sluice python3 tools/bench/bench.py --smoke
+	@SLUICE_BIN=$(CURDIR)/build/x86_64/sluice $(PYTHON) tools/bench/bench.py --smoke
 
-run: static
+# builds and runs only what running needs (no test tools, no aarch64 libraries)
+run: deps-build
+	@tools/build-product.sh x86_64 $(CRYPTO) $(X86_BIN)
 	@$(X86_BIN) serve
 
 clean:

@@ -4,6 +4,7 @@
 # checks: it takes seconds.
 #
 #   tools/deps.sh host                 apt packages for building and testing (idempotent)
+#   tools/deps.sh host-build           only those that building the x86_64 product needs (`make run`)
 #   tools/deps.sh libs ARCH CRYPTO     prints the prefix holding include/ and lib/ for ARCH (x86_64|aarch64)
 #                                      and CRYPTO (openssl|mbedtls), building it first when it is not cached
 set -euo pipefail
@@ -27,17 +28,24 @@ quiet() {
   fi
 }
 
-HOST_PACKAGES="make file curl xz-utils dpkg-dev patch pkg-config qemu-user-static openssh-server openssh-client \
-  socat python3 python3-pip netcat-openbsd procps iproute2 iptables wrk jq systemd util-linux chromium chromium-driver \
-  dropbear-bin lintian man-db"
+# building the x86_64 product (the C libraries come from Debian sources: dpkg-dev, patch; the toolchain is Swift's,
+# and these are the libraries and headers its binaries and its Linux target need on a stock Debian 12)
+BUILD_PACKAGES="make file curl xz-utils dpkg-dev patch pkg-config binutils libc6-dev libgcc-12-dev libstdc++-12-dev \
+  libncurses6 libcurl4 libxml2 zlib1g-dev"
+# testing: the e2e peers and tools; pytest and its friends go into build/venv (python3-venv), never into the system
+# python3, which Debian 12 keeps externally managed (PEP 668)
+HOST_PACKAGES="$BUILD_PACKAGES qemu-user-static openssh-server openssh-client \
+  socat python3 python3-venv netcat-openbsd procps iproute2 iptables wrk jq systemd util-linux chromium chromium-driver \
+  dropbear-bin dnsmasq-base lintian man-db"
 
 host() {
-  local missing=()
-  for p in $HOST_PACKAGES; do
+  local mode=${1:-all} missing=() wanted=$HOST_PACKAGES
+  [ "$mode" = build ] && wanted=$BUILD_PACKAGES
+  for p in $wanted; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
   local changed=0
-  if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  if [ "$mode" != build ] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
     dpkg --add-architecture arm64; changed=1
   fi
   # deb-src entries derived from the system's own sources (no registry address lives in this project)
@@ -60,7 +68,7 @@ host() {
     touch "$next"; changed=1
   fi
   if [ $changed = 1 ] || [ ${#missing[@]} -gt 0 ] || ! ls /var/lib/apt/lists/*Sources* >/dev/null 2>&1 \
-     || ! ls /var/lib/apt/lists/*arm64_Packages* >/dev/null 2>&1; then
+     || { [ "$mode" != build ] && ! ls /var/lib/apt/lists/*arm64_Packages* >/dev/null 2>&1; }; then
     log "apt-get update"
     apt-get update -qq >&2
   fi
@@ -233,9 +241,10 @@ exec 9>"$cache/.lock"
 flock 9
 
 case "${1:-}" in
-  host) host ;;
+  host) host all ;;
+  host-build) host build ;;
   libs) libs "$2" "$3" ;;
   sysroot) sysroot "$2" "${3:-gnu}" ;;
   cc) target_cc "$2" "$3" "$(sysroot "$2" "$3")" ;;
-  *) echo "usage: $0 host | libs ARCH CRYPTO | sysroot ARCH [gnu|musl] | cc ARCH gnu|musl" >&2; exit 1 ;;
+  *) echo "usage: $0 host | host-build | libs ARCH CRYPTO | sysroot ARCH [gnu|musl] | cc ARCH gnu|musl" >&2; exit 1 ;;
 esac

@@ -175,6 +175,16 @@ static inline int cl_local_port(int fd) {
 static inline int cl_set_pipe_size(int fd, int size) { return fcntl(fd, 1031 /* F_SETPIPE_SZ */, size); }
 /* Blocking name lookup (worker threads only): numeric addresses, NUL-separated, into out; returns the bytes used,
  * or -1 when the name does not resolve. Static glibc answers from /etc/hosts and DNS only (no NSS modules). */
+/* glibc: host lookups use its built-in "files" and "dns" services only, whatever /etc/nsswitch.conf says. A static
+ * binary cannot load NSS modules safely (a module such as Raspberry Pi OS's mdns4_minimal would be dlopen'ed with
+ * the board's shared libc beside our static one); since glibc 2.34 files and dns are part of libc itself, so this
+ * needs no module at all and answers the same on every board. musl reads /etc/hosts and resolv.conf itself. */
+#if defined(__GLIBC__)
+extern int __nss_configure_lookup(const char *dbname, const char *service_line);
+static inline int cl_resolver_configure(void) { return __nss_configure_lookup("hosts", "files dns"); }
+#else
+static inline int cl_resolver_configure(void) { return 0; }
+#endif
 static inline int cl_resolve(const char *name, char *out, size_t cap) {
     struct addrinfo hints, *res = NULL, *p;
     memset(&hints, 0, sizeof hints);

@@ -379,9 +379,17 @@ func withTunnel(_ tunnel: String, local: Bool = false) -> String {
         #expect(problems(json) == ["hosts[0].ip: is required for a non-local host",
                                    "hosts[0].username: is required for a non-local host"])
         #expect(try parse(withHost(#""name":"x""#)).get().host(id: 1)?.ip == "10.0.0.1")
-        // issue #15: a name passed `check` and then never connected (SSH hosts are not resolved)
-        let named = #"{"users":[{"id":"u","username":"u"}],"hosts":[{"id":1,"owner":"u","ip":"edge.lan","username":"pi"}]}"#
-        #expect(problems(named) == ["hosts[0].ip: must be an IP address (host names are not resolved for SSH hosts)"])
+        // issue #23: a DNS name is accepted without being resolved (RFC 1123, single label, trailing dot, A-labels)
+        func host(_ ip: String) -> String {
+            #"{"users":[{"id":"u","username":"u"}],"hosts":[{"id":1,"owner":"u","ip":""# + ip + #"","username":"pi"}]}"#
+        }
+        for name in ["edge.lan", "localhost", "sshd", "sshd.example.org.", "xn--bcher-kva.example", "2001:db8::1", "a-1.b"] {
+            #expect(problems(host(name)) == [], "\(name)")
+            #expect(try parse(host(name)).get().host(id: 1)?.ip == name)
+        }
+        for bad in ["bücher.example", "-edge.lan", "edge..lan", ".", "edge.lan..", "1.2.3", "edge_lan", "a.123"] {
+            #expect(problems(host(bad)) == ["hosts[0].ip: must be an IP address or a host name"], "\(bad)")
+        }
         let bad = #"{"users":[{"id":"u","username":"u"}],"hosts":[{"id":1,"owner":"u","ip":"10.0.0.1:22","username":""}]}"#
         #expect(problems(bad) == ["hosts[0].ip: must be an IP address or a host name", "hosts[0].username: must not be empty"])
     }

@@ -33,6 +33,12 @@ import Relay
         #expect(response.body == Array("ok".utf8))
     }
 
+    @Test func healthAnswersTermixJSON() throws {
+        let response = try #require(answer("GET", "/health"))
+        #expect(response.status == 200)
+        #expect(String(decoding: response.body, as: UTF8.self) == #"{"status":"ok"}"#)
+    }
+
     @Test func unknownPathIs404WithContractBody() throws {
         let response = try #require(answer("GET", "/nope"))
         #expect(response.status == 404)

@@ -75,7 +75,7 @@ final class Harness {
     var forwarder: DirectForwarder?
 
     init() {
-        resolver = Resolver(reactor: reactor)!
+        resolver = Resolver(limits: Resolver.Limits(), lookup: Resolver.lookup)
         _ = reactor.start(name: "test")
     }
 

@@ -26,6 +26,15 @@ def test_healthz_needs_no_token(app):
     assert r.header("Cache-Control") == "no-store"
 
 
+def test_health_answers_termix_json(app):
+    # Termix's desktop "Remote Sync" server check: JSON with status ok, no token; /healthz stays plain text
+    r = request(app.port, "GET", "/health")
+    assert r.status == 200
+    assert r.header("Content-Type").split(";")[0].strip() == "application/json"
+    assert r.json() == {"status": "ok"}
+    assert request(app.port, "HEAD", "/health").status == 200
+
+
 def test_unknown_path_and_wrong_method(app):
     r = request(app.port, "GET", "/ssh/tunnel/nope")
     assert (r.status, r.json()) == (404, {"error": "Not found"})

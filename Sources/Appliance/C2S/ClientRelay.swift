@@ -87,7 +87,7 @@ final class ClientRelay {
         if request.host.local { return throughAppliance(request) }
         let built = SSHTargetBuilder.target(request.host, keepaliveInterval: request.host.keepaliveInterval,
                                             keepaliveCountMax: request.host.keepaliveCountMax,
-                                            stateDir: service.stateDir)
+                                            stateDir: service.stateDir, lookupKey: userId)
         guard let target = built.target else { return fail(built.refused?.reason ?? "no SSH target") }
         if request.mode == .remote { return remote(request, target) }
         if request.kind == .test { return test(request, target) }
@@ -171,7 +171,7 @@ final class ClientRelay {
             }
         }
         if SocketAddress(ip: host, port: UInt16(port)) != nil { return judge([host]) }
-        service.resolver.resolve(host, judge)
+        service.resolver.resolve(host, key: userId, on: service.reactor, judge)
     }
 
     // MARK: test

@@ -24,13 +24,13 @@ public final class RelayService {
     private var relays: [ObjectIdentifier: ClientRelay] = [:]
 
     public init?(context: DriverContext) {
-        guard let reactor = Reactor(tickMilliseconds: 250), let resolver = Resolver(reactor: reactor) else { return nil }
+        guard let reactor = Reactor(tickMilliseconds: 250) else { return nil }
         let limits = context.config.get().limits
         self.config = context.config
         self.destinations = context.destinations
         self.stateDir = context.stateDir
         self.reactor = reactor
-        self.resolver = resolver
+        self.resolver = Resolver.shared
         self.maxRelays = max(1, limits.maxRelays)
         self.maxConnections = max(1, limits.maxConnectionsPerTunnel)
         self.pool = context.buffers
@@ -39,10 +39,7 @@ public final class RelayService {
         PoolRegistry.shared.register("c2s", pipes: pipes)
         self.sessions = SharedSessions(reactor: reactor, pool: pool, maxConnections: maxConnections)
         reactor.post { [self] in self.reactor.setTick { [self] in self.tick() } }
-        guard reactor.start(name: "c2s") else {
-            resolver.stop()
-            return nil
-        }
+        guard reactor.start(name: "c2s") else { return nil }
     }
 
     /// WebSockets open now (any thread); the HTTP side refuses new ones at `limits.maxRelays`.
@@ -79,7 +76,6 @@ public final class RelayService {
             self.sessions.closeAll()
         }
         reactor.stop()
-        resolver.stop()
     }
 
     /// SIGHUP (any thread): relays and shared sessions whose host changed, or whose user may no longer use it,

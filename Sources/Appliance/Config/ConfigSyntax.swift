@@ -36,6 +36,14 @@ enum ConfigSyntax {
 
     static func isIPOrHostName(_ text: String) -> Bool { isIP(text) || isHostName(text) }
 
+    /// A DNS name for `hosts[].ip` (appliance.md §2): RFC 1123, single labels allowed, one trailing dot allowed
+    /// (a fully qualified name), IDN only as A-labels (`xn--`: non-ASCII is refused).
+    static func isDNSName(_ text: String) -> Bool {
+        var name = text
+        if name.hasSuffix(".") && name.utf8.count > 1 { name.removeLast() }
+        return isHostName(name)
+    }
+
     static func isDigit(_ b: UInt8) -> Bool { b >= 0x30 && b <= 0x39 }
     static func isLetter(_ b: UInt8) -> Bool { (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) }
 

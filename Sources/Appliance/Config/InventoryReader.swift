@@ -75,12 +75,9 @@ struct InventoryReader {
 
     private func readSSH(_ o: ObjectReader, into host: inout Host) {
         if let ip = o.string("ip", nonEmpty: true) {
-            // SSH sessions connect to IP literals only (no resolver on that path): a name here passed `check` and
-            // then never connected (issue #15), so it is refused up front
-            if ConfigSyntax.isIP(ip) {
+            // a name is resolved at every attempt, never here (`check` may run offline: appliance.md §2)
+            if ConfigSyntax.isIP(ip) || ConfigSyntax.isDNSName(ip) {
                 host.ip = ip
-            } else if ConfigSyntax.isHostName(ip) {
-                o.report("ip", "must be an IP address (host names are not resolved for SSH hosts)")
             } else {
                 o.report("ip", "must be an IP address or a host name")
             }

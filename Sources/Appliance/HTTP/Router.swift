@@ -12,7 +12,7 @@ public final class Router: HTTPHandler {
     }
 
     enum Route {
-        case healthz, metrics, status, stream, statusOf(String), connect, disconnect, cancel
+        case healthz, health, metrics, status, stream, statusOf(String), connect, disconnect, cancel
         case page, login, logout, configs, relay
     }
 
@@ -22,7 +22,7 @@ public final class Router: HTTPHandler {
     static func route(_ path: String) -> (Route, [String])? {
         switch path {
         case "/healthz": return (.healthz, ["GET", "HEAD"])
-        case "/health": return (.healthz, ["GET", "HEAD"])   // what Termix's desktop client probes
+        case "/health": return (.health, ["GET", "HEAD"])   // what Termix's desktop client probes: JSON
         case "/": return (.page, ["GET", "HEAD"])
         case "/users/login": return (.login, ["POST"])
         case "/users/logout": return (.logout, ["POST"])
@@ -61,7 +61,7 @@ public final class Router: HTTPHandler {
             return .respond(Router.error(404, "Not found"))
         }
         guard methods.contains(request.method) else { return .respond(Router.error(405, "Method not allowed")) }
-        if case .healthz = route {} else if case .page = route {} else {
+        if case .healthz = route {} else if case .health = route {} else if case .page = route {} else {
             var login = false
             if case .login = route { login = true }
             if CrossSite.originRefused(request, allowedOrigins: context.config.get().allowedOrigins, login: login) {
@@ -70,6 +70,7 @@ public final class Router: HTTPHandler {
         }
         switch route {
         case .healthz: return .respond(.text(200, "ok"))
+        case .health: return .respond(.json(200, "{\"status\":\"ok\"}"))
         case .page: return .respond(StatusPage.response())
         case .login: return .readBody(limit: Router.maxBodyBytes)
         case .logout: return .respond(Session.logout(request))
@@ -111,7 +112,7 @@ public final class Router: HTTPHandler {
             return .respond(RelayUpgrade.answer(request, user: user, context: context))
         case .connect, .disconnect, .cancel:
             return .readBody(limit: Router.maxBodyBytes)
-        case .healthz, .page, .login, .logout:
+        case .healthz, .health, .page, .login, .logout:
             return .respond(Router.error(405, "Method not allowed"))   // answered above
         }
     }

@@ -15,6 +15,8 @@ public enum ProbeCommand {
         var hostKeyDetail: String?
         var negotiated: SSHAlgorithms.Negotiated?
         var fingerprint: [UInt8]?
+        /// The addresses connected to in turn (a name's, after its lookup).
+        var addresses: [String] = []
     }
 
     public static func run(_ args: [String]) -> Int32 {
@@ -53,7 +55,8 @@ public enum ProbeCommand {
             Output.err("sluice probe: host \(hostId) is the appliance itself (local: true); there is no SSH server to probe\n")
             return 1
         }
-        let built = SSHTargetBuilder.target(host, keepaliveInterval: 0, keepaliveCountMax: 0, stateDir: config.stateDir)
+        let built = SSHTargetBuilder.target(host, keepaliveInterval: 0, keepaliveCountMax: 0, stateDir: config.stateDir,
+                                            lookupKey: "probe")
         guard var target = built.target else {
             Output.out("host: \(host.displayName) \(host.ip):\(host.port)\nverdict: FAILED: \(built.refused?.reason ?? "invalid host")\n")
             return 2
@@ -99,12 +102,14 @@ public enum ProbeCommand {
                                   maxConnections: 1,
                                   onUp: {
                                       outcome.up = true
+                                      outcome.addresses = session?.addressesTried ?? []
                                       outcome.negotiated = session?.negotiated
                                       outcome.fingerprint = session?.hostKeySHA256
                                       reactor.post { session?.close(); session = nil; done.signal() }
                                   },
                                   onDown: { failure in
                                       outcome.reason = TunnelFailure(failure).reason
+                                      outcome.addresses = session?.addressesTried ?? []
                                       outcome.hostKeyDetail = session?.hostKeyDetail
                                       outcome.negotiated = session?.negotiated
                                       outcome.fingerprint = session?.hostKeySHA256
@@ -124,6 +129,10 @@ public enum ProbeCommand {
     static func report(host: Host, target: SSHTarget, outcome: Outcome, finished: Bool, scratch: String?,
                        knownBefore: [UInt8]?) -> Int32 {
         var text = "host: \(host.displayName) \(host.ip):\(host.port) user \(host.username)\n"
+        if !Dialer.isLiteral(host.ip) {
+            text += "addresses tried: " + (outcome.addresses.isEmpty ? "none (the name did not resolve)"
+                                           : outcome.addresses.joined(separator: " ")) + "\n"
+        }
         if let n = outcome.negotiated {
             text += "host key: \(n.hostKey)"
             if let fp = outcome.fingerprint { text += " " + fingerprint(fp) }

@@ -29,6 +29,8 @@ public struct ConnectRequest: Equatable {
     public var keepaliveCountMax: Int
     /// The inventory host that `endpointHost` names for this user (a managed tunnel, §7); nil: a plain address.
     public var endpoint: Host? = nil
+    /// Who the attempt runs for (set by the manager at each attempt): the key of the user's resolver share.
+    public var requesterId = ""
 
     /// The request as a connect body that `ConnectValidation.validate` accepts again (autostart.json keeps these;
     /// re-validating at start applies the inventory and permissions of that moment).

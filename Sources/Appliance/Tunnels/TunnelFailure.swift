@@ -59,6 +59,8 @@ public struct TunnelFailure: Equatable {
             self.init("Cannot reach \(subject): \(detail)", classifying: detail)
         case .local:
             self.init(reason: detail, errorType: .UNKNOWN)
+        case .unresolved:
+            self.init(reason: "Cannot resolve host \(subject)", errorType: .NETWORK_ERROR)
         }
     }
 

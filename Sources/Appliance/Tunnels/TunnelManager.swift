@@ -275,7 +275,8 @@ public final class TunnelManager {
     }
 
     private func startAttempt(_ entry: TunnelEntry) {
-        guard let request = entry.request, let events else { return }
+        guard var request = entry.request, let events else { return }
+        request.requesterId = entry.requesterId ?? ""
         release(entry)
         let attempt = nextAttempt
         nextAttempt += 1

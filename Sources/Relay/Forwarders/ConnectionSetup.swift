@@ -1,7 +1,7 @@
 import CLinux
 
-/// One accepted client on its way to a relay: the SOCKS5 handshake (when asked), name resolution, the policy check
-/// and a non-blocking connect to the first allowed address that answers. It ends exactly once, either handing both
+/// One accepted client on its way to a relay: the SOCKS5 handshake (when asked), then a `Dialer` (name resolution,
+/// the policy check per address, a non-blocking connect to the first allowed address that answers). It ends exactly once, either handing both
 /// sockets to `onReady` or closing the client (after the SOCKS reply that says why). Loop thread only.
 final class ConnectionSetup {
     enum Phase { case greeting, request, resolving, connecting, finished }
@@ -19,18 +19,19 @@ final class ConnectionSetup {
     private var handshake = SOCKS5Server()
     private var host = ""
     private var port: UInt16 = 0
-    private var candidates: [String] = []
-    private var next = 0
+    private var dialer: Dialer?
     private var target: Int32 = -1
-    private var lastError: Int32 = ECONNREFUSED
+    /// Whose share of the resolver a lookup takes.
+    private let key: String
     /// (client, target) connected; the setup no longer owns them.
     var onReady: ((Int32, Int32) -> Void)?
     /// The client was closed (refused, failed or timed out).
     var onClosed: (() -> Void)?
 
-    init(reactor: Reactor, resolver: Resolver, allow: @escaping DirectForwarder.Policy, client: Int32,
+    init(reactor: Reactor, resolver: Resolver, key: String, allow: @escaping DirectForwarder.Policy, client: Int32,
          fixed: (String, UInt16)?, refuse: Bool, deadlineMs: Int64) {
         self.reactor = reactor
+        self.key = key
         self.resolver = resolver
         self.allow = allow
         self.client = client
@@ -75,49 +76,36 @@ final class ConnectionSetup {
 
     private func resolve() {
         phase = .resolving
-        if SocketAddress(ip: host, port: port) != nil { return check([host]) }
-        resolver.resolve(host) { [self] addresses in
-            guard self.phase == .resolving else { return }   // timed out or stopped meanwhile
-            self.check(addresses)
+        // the setup's own deadline bounds the whole dial (DirectForwarder's tick), so no per-address limit here
+        let dialer = Dialer(reactor: reactor, resolver: resolver, key: key, host: host, port: port,
+                            perAddressMs: Int64.max, allow: { [self] address in self.allow(self.host, address, self.port) }) {
+            [self] outcome in self.dialed(outcome)
         }
+        self.dialer = dialer
+        dialer.start()
+        if phase == .resolving && !dialer.resolving { phase = .connecting }
     }
 
-    private func check(_ addresses: [String]) {
-        guard !addresses.isEmpty else { return fail(.hostUnreachable) }
-        candidates = addresses.filter { allow(host, $0, port) }
-        guard !candidates.isEmpty else { return fail(.notAllowed) }
-        phase = .connecting
-        connectNext()
-    }
-
-    private func connectNext() {
-        while next < candidates.count {
-            let text = candidates[next]
-            next += 1
-            guard let address = SocketAddress(ip: text, port: port) else { continue }
-            switch TCPSocket.connect(address) {
-            case .failure(let error):
-                lastError = error.code
-            case .success(let (fd, pending)):
-                target = fd
-                if !pending { return connected() }
-                if reactor.watch(fd, events: CL_EPOLLOUT, { [self] _ in self.connectDone() }) { return }
-                lastError = clinux_errno()
-                dropTarget()
-            }
+    private func dialed(_ outcome: Dialer.Outcome) {
+        dialer = nil
+        guard phase == .resolving || phase == .connecting else {   // timed out or stopped meanwhile
+            if outcome.fd >= 0 { _ = close(outcome.fd) }
+            return
         }
-        fail(lastError == ECONNREFUSED ? .connectionRefused : .hostUnreachable)
-    }
-
-    private func connectDone() {
-        let code = TCPSocket.connectResult(target)
-        if code == 0 { return connected() }
-        lastError = code
-        dropTarget()
-        connectNext()
+        switch outcome.kind {
+        case .connected:
+            target = outcome.fd
+            connected()
+        case .unresolved: fail(.hostUnreachable)
+        case .notAllowed: fail(.notAllowed)
+        case .refused: fail(.connectionRefused)
+        case .failed, .timedOut: fail(.hostUnreachable)
+        }
     }
 
     private func dropTarget() {
+        dialer?.cancel()
+        dialer = nil
         guard target >= 0 else { return }
         reactor.unwatch(target)
         _ = close(target)
@@ -125,7 +113,6 @@ final class ConnectionSetup {
     }
 
     private func connected() {
-        reactor.unwatch(target)
         if socks {
             guard TCPSocket.sendSmall(client, SOCKS5.reply(.succeeded)) else { return fail(nil) }
             if !input.isEmpty && !TCPSocket.sendSmall(target, input) { return fail(nil) }

@@ -18,6 +18,8 @@ public final class DirectForwarder {
         public var maxConnections: Int = 512
         /// SOCKS greeting through connect, or a fixed target's connect: never longer than this.
         public var setupTimeoutMs: Int64 = 10_000
+        /// Whose share of the resolver this forward's lookups take (the tunnel's user).
+        public var lookupKey = ""
 
         public init(bind: SocketAddress, mode: Mode) {
             self.bind = bind
@@ -133,7 +135,7 @@ public final class DirectForwarder {
         if case .fixed(let host, let port) = settings.mode { fixed = (host, port) }
         let id = nextId
         nextId += 1
-        let setup = ConnectionSetup(reactor: reactor, resolver: resolver, allow: allow, client: fd, fixed: fixed,
+        let setup = ConnectionSetup(reactor: reactor, resolver: resolver, key: settings.lookupKey, allow: allow, client: fd, fixed: fixed,
                                     refuse: over, deadlineMs: Clock.monotonicMs() + settings.setupTimeoutMs)
         setup.onReady = { [self] client, target in
             self.setups.removeValue(forKey: id)

@@ -44,6 +44,9 @@ public struct RelayFailure: Equatable, CustomStringConvertible {
         case carrierRefused
         /// A resource here failed (socket pair, session object, no room in a session). detail: what.
         case local
+        /// The host's name did not resolve (no answer, NXDOMAIN, SERVFAIL, the lookup's timeout or its bound).
+        /// subject: the name as configured.
+        case unresolved
     }
 
     public let kind: Kind

@@ -83,8 +83,8 @@ public final class SSHChain {
                                  onUp: { [self] in self.innerUp() },
                                  onDown: { [self] reason in self.fail(reason, inner: true) })
         inner = session
-        let address = innerTarget.address
-        let carried = outer.channels.carry(fd: ends[0], host: address.ipString, port: Int(address.port)) { [self] why in
+        // a name is resolved by the outer server, as `ssh -J` does
+        let carried = outer.channels.carry(fd: ends[0], host: innerTarget.knownHostsName, port: Int(innerTarget.port)) { [self] why in
             self.carrierRefusal = why
         }
         guard carried else {

@@ -26,6 +26,7 @@ public final class SSHSession {
     var io: SSHIO?
     var session: OpaquePointer?
     private var auth: SSHAuth?
+    private var dialer: Dialer?
     private var startedMs: Int64 = 0
     private var watchedMask: UInt32 = 0
     private var keepalive: SSHKeepalive
@@ -65,17 +66,45 @@ public final class SSHSession {
         channels.owner = self
     }
 
+    /// Resolves the target's name (a literal at once) and connects to each of its addresses in turn, each for at
+    /// most `connectTimeoutMs` (`Dialer`, the one rule for connecting out); the tunnel's 60 s watchdog bounds it all.
     public func start() {
         startedMs = Clock.monotonicMs()
-        let fd: Int32
-        switch TCPSocket.connect(target.address) {
-        case .failure(let error): return finish(.connect(target.address, errno: error.code))
-        case .success(let started): fd = started.fd
-        }
-        TCPSocket.setNoDelay(fd)
-        io = SSHIO(fd: fd)
         phase = .connecting
-        updateWatch()
+        let dialer = Dialer(reactor: reactor, resolver: Resolver.shared, key: target.lookupKey, host: target.host,
+                            port: target.port, perAddressMs: SSHSession.connectTimeoutMs) { [self] outcome in
+            self.dialed(outcome)
+        }
+        self.dialer = dialer
+        dialer.start()
+    }
+
+    /// The addresses the last start tried, in order (`sluice probe` prints them).
+    public var addressesTried: [String] { dialer?.tried ?? triedAddresses }
+    private var triedAddresses: [String] = []
+
+    private func dialed(_ outcome: Dialer.Outcome) {
+        triedAddresses = outcome.tried
+        dialer = nil
+        guard phase == .connecting else {
+            if outcome.fd >= 0 { CLinux.close(outcome.fd) }
+            return
+        }
+        let subject = outcome.address?.description ?? target.endpointText
+        switch outcome.kind {
+        case .connected:
+            TCPSocket.setNoDelay(outcome.fd)
+            io = SSHIO(fd: outcome.fd)
+            beginHandshake()
+            if phase != .closed { settle() }
+        case .unresolved, .notAllowed:
+            finish(RelayFailure(.unresolved, subject: target.host))
+        case .timedOut:
+            finish(RelayFailure(.connectTimedOut, subject: subject))
+        case .refused, .failed:
+            finish(RelayFailure(outcome.errno == ECONNREFUSED ? .connectRefused : .connectFailed, subject: subject,
+                                detail: FileIO.errorText(outcome.errno)))
+        }
     }
 
     /// Starts on a connected stream (one end of a socketpair carried by another session's channel, c-libraries.md
@@ -111,10 +140,6 @@ public final class SSHSession {
         guard let io else { return }
         if events & (CL_EPOLLIN | CL_EPOLLHUP | CL_EPOLLERR | CL_EPOLLRDHUP) != 0 { io.drained = false }
         switch phase {
-        case .connecting:
-            let error = TCPSocket.connectResult(io.fd)
-            if error != 0 { return finish(.connect(target.address, errno: error)) }
-            beginHandshake()
         case .handshake, .auth, .forwarding:
             guard io.flush() else { return finish(peerGoneReason()) }
             advanceSetup()
@@ -128,7 +153,7 @@ public final class SSHSession {
                 return finish(error == 0 ? RelayFailure(.peerClosed) : .connection(errno: error))
             }
             pumpAll()
-        case .idle, .closed:
+        case .idle, .connecting, .closed:
             break
         }
     }
@@ -165,8 +190,8 @@ public final class SSHSession {
             if let hash = libssh2_hostkey_hash(s, LIBSSH2_HOSTKEY_HASH_SHA256) {
                 hostKeySHA256 = Array(UnsafeRawBufferPointer(start: hash, count: 32).bindMemory(to: UInt8.self))
             }
-            if let why = HostKeyCheck.verify(s, policy: target.hostKey, ip: target.address.ipString,
-                                             port: Int(target.address.port)) {
+            if let why = HostKeyCheck.verify(s, policy: target.hostKey, ip: target.knownHostsName,
+                                             port: Int(target.port)) {
                 hostKeyDetail = why
                 return finish(RelayFailure(.hostKeyMismatch, subject: target.hostName))
             }
@@ -230,9 +255,7 @@ public final class SSHSession {
         io?.drained = false
         switch phase {
         case .connecting:
-            if nowMs - startedMs > SSHSession.connectTimeoutMs {
-                finish(RelayFailure(.connectTimedOut, subject: target.address.description))
-            }
+            dialer?.tick(nowMs: nowMs)
         case .handshake, .auth, .forwarding:
             if nowMs - startedMs > SSHSession.setupTimeoutMs { finish(RelayFailure(.setupTimedOut)) }
         case .ready:
@@ -335,6 +358,8 @@ public final class SSHSession {
         guard phase != .closed else { return }
         if phase == .ready, let cipher = negotiated?.cipher { SessionCiphers.shared.add(cipher, -1) }
         phase = .closed
+        dialer?.cancel()
+        dialer = nil
         channels.closeAll()
         listener?.close()
         listener = nil

@@ -2,7 +2,11 @@ import CLinux
 
 /// Where and how to log in.
 public struct SSHTarget {
-    public var address: SocketAddress
+    /// An IP literal or a DNS name (looked up at every start through `Resolver.shared`, `lookupKey`'s share).
+    public var host: String
+    public var port: UInt16
+    /// Whose share of the resolver the lookup takes (the user the session runs for).
+    public var lookupKey = ""
     /// The inventory name, for reasons such as `Host key verification failed for <name>`.
     public var hostName: String
     public var user: String
@@ -12,15 +16,33 @@ public struct SSHTarget {
     public var keepaliveIntervalMs: Int
     public var keepaliveCountMax: Int
 
-    public init(address: SocketAddress, hostName: String, user: String, credentials: SSHCredentials,
+    public init(host: String, port: UInt16, hostName: String, user: String, credentials: SSHCredentials,
                 hostKey: HostKeyPolicy, keepaliveIntervalMs: Int, keepaliveCountMax: Int) {
-        self.address = address
+        self.host = host
+        self.port = port
         self.hostName = hostName
         self.user = user
         self.credentials = credentials
         self.hostKey = hostKey
         self.keepaliveIntervalMs = keepaliveIntervalMs
         self.keepaliveCountMax = keepaliveCountMax
+    }
+}
+
+extension SSHTarget {
+    /// The host as known_hosts and pins know it: an IP literal in its canonical text, a name in lower case
+    /// without a trailing dot (OpenSSH with `CheckHostIP no`).
+    public var knownHostsName: String {
+        if let address = SocketAddress(ip: host, port: port) { return address.ipString }
+        var name = host.lowercased()
+        if name.hasSuffix(".") { name.removeLast() }
+        return name
+    }
+
+    /// `host:port` (`[v6]:port`) for reasons such as `SSH connection to <this> failed`.
+    public var endpointText: String {
+        if let address = SocketAddress(ip: host, port: port) { return address.description }
+        return "\(host):\(port)"
     }
 }
 

@@ -37,8 +37,10 @@ def ensure_user():
 
 
 class Sshd:
-    def __init__(self, root=None, extra_config="", address="127.0.0.1", prefix=()):
-        """`address`: where it listens; `prefix`: a command it runs under (e.g. `ip netns exec NAME`)."""
+    def __init__(self, root=None, extra_config="", address="127.0.0.1", prefix=(), user_keys=False):
+        """`address`: where it listens; `prefix`: a command it runs under (e.g. `ip netns exec NAME`); `user_keys`:
+        the login user's own ~/.ssh/authorized_keys counts too (where `ssh-copy-id` writes)."""
+        self.user_keys = user_keys
         self.root = root or tempfile.mkdtemp(prefix="sluice-sshd-")
         self.address = address
         self.prefix = list(prefix)
@@ -92,7 +94,7 @@ HostKey {hk}/ssh_host_ed25519_key
 HostKey {hk}/ssh_host_ecdsa_key
 HostKey {hk}/ssh_host_rsa_key
 PidFile {self.root}/sshd.pid
-AuthorizedKeysFile {self.authorized_keys}
+AuthorizedKeysFile {self.authorized_keys}{" .ssh/authorized_keys" if self.user_keys else ""}
 UsePAM no
 StrictModes no
 PermitRootLogin no

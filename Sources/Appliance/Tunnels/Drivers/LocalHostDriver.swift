@@ -26,15 +26,12 @@ public final class LocalHostDriver: TunnelDriver {
     private var tunnels: [UInt64: Tunnel] = [:]
 
     public init?(context: DriverContext) {
-        guard let reactor = Reactor(tickMilliseconds: 250), let resolver = Resolver(reactor: reactor) else { return nil }
+        guard let reactor = Reactor(tickMilliseconds: 250) else { return nil }
         self.context = context
         self.reactor = reactor
-        self.resolver = resolver
+        self.resolver = Resolver.shared
         PoolRegistry.shared.register("local", pipes: pool)
-        guard reactor.start(name: "local-tunnels") else {
-            resolver.stop()
-            return nil
-        }
+        guard reactor.start(name: "local-tunnels") else { return nil }
         reactor.post { [self] in self.reactor.setTick { [self] in self.tick() } }
     }
 
@@ -58,11 +55,12 @@ public final class LocalHostDriver: TunnelDriver {
             settings = .init(bind: bind, mode: .socks5)
         }
         settings.maxConnections = config.limits.maxConnectionsPerTunnel
+        settings.lookupKey = request.requesterId
         let tunnel = Tunnel(attempt: attempt, events: events)
         reactor.post { [self] in
             self.tunnels[attempt] = tunnel
             if case .fixed(let host, let port) = settings.mode {
-                self.checkTarget(tunnel, host, port) { self.open(tunnel, settings) }
+                self.checkTarget(tunnel, host, port, key: request.requesterId) { self.open(tunnel, settings) }
             } else {
                 self.open(tunnel, settings)
             }
@@ -79,7 +77,8 @@ public final class LocalHostDriver: TunnelDriver {
     // MARK: loop thread
 
     /// A fixed target is judged before anything listens (a refusal is terminal); a name is resolved first.
-    private func checkTarget(_ tunnel: Tunnel, _ host: String, _ port: UInt16, then: @escaping () -> Void) {
+    private func checkTarget(_ tunnel: Tunnel, _ host: String, _ port: UInt16, key: String,
+                             then: @escaping () -> Void) {
         let judge = { [self] (addresses: [String]) in
             guard self.tunnels[tunnel.attempt] === tunnel else { return }   // stopped meanwhile
             guard !addresses.isEmpty else { return self.fail(tunnel, .destinationNotFound(host)) }
@@ -90,7 +89,7 @@ public final class LocalHostDriver: TunnelDriver {
             then()
         }
         if SocketAddress(ip: host, port: port) != nil { return judge([host]) }
-        resolver.resolve(host, judge)
+        resolver.resolve(host, key: key, on: reactor, judge)
     }
 
     private func open(_ tunnel: Tunnel, _ settings: DirectForwarder.Settings) {

@@ -52,14 +52,12 @@ enum SSHTargetBuilder {
     /// Where and how to log in to one inventory host.
     static func target(_ host: Host, _ request: ConnectRequest, stateDir: String) -> Built {
         target(host, keepaliveInterval: request.keepaliveInterval, keepaliveCountMax: request.keepaliveCountMax,
-               stateDir: stateDir)
+               stateDir: stateDir, lookupKey: request.requesterId)
     }
 
     /// The same, with the keepalive numbers given (C2S relays take the host's own).
-    static func target(_ host: Host, keepaliveInterval: Int, keepaliveCountMax: Int, stateDir: String) -> Built {
-        guard let address = SocketAddress(ip: host.ip, port: UInt16(truncatingIfNeeded: host.port)) else {
-            return .refused(.hostNameUnresolved(host.ip))
-        }
+    static func target(_ host: Host, keepaliveInterval: Int, keepaliveCountMax: Int, stateDir: String,
+                       lookupKey: String) -> Built {
         let credentials: SSHCredentials
         if case .key(let keyFile, let passphrase) = host.auth {
             guard let key = FileIO.read(keyFile, limit: 64 * 1024) else {
@@ -78,10 +76,11 @@ enum SSHTargetBuilder {
         guard let hostKey = hostKeyPolicy(host, stateDir: stateDir) else {
             return .refused(.hostKeyRejected(host.displayName))
         }
-        return Built(target: SSHTarget(address: address, hostName: host.displayName, user: host.username,
-                                       credentials: credentials, hostKey: hostKey,
-                                       keepaliveIntervalMs: keepaliveInterval,
-                                       keepaliveCountMax: keepaliveCountMax))
+        var target = SSHTarget(host: host.ip, port: UInt16(truncatingIfNeeded: host.port), hostName: host.displayName,
+                               user: host.username, credentials: credentials, hostKey: hostKey,
+                               keepaliveIntervalMs: keepaliveInterval, keepaliveCountMax: keepaliveCountMax)
+        target.lookupKey = lookupKey
+        return Built(target: target)
     }
 
     /// The forward part only (no target).
