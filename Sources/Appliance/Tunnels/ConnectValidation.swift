@@ -11,12 +11,15 @@ public enum ConnectValidation {
     /// Retry and keepalive numbers above this would overflow the millisecond → nanosecond timer arithmetic
     /// downstream (a trap, not an error, in Swift); no real tunnel needs more.
     static let largestCount = Int(Int32.max)
+    /// tunnels-api.md §4: every status snapshot carries every name, so a name is bounded (UTF-8 bytes).
+    public static let maxNameBytes = 512
 
     public static func validate(body: [UInt8], config: Config, user: User) -> Result<ConnectRequest, APIError> {
         guard !body.isEmpty else { return .failure(invalidConfiguration) }
         let json: JSONValue
         do { json = try JSONParser.parse(body) } catch { return .failure(invalidJSON) }
-        guard json.isObject, let nameText = json["name"]?.stringValue else { return .failure(invalidConfiguration) }
+        guard json.isObject, let nameText = json["name"]?.stringValue, nameText.utf8.count <= maxNameBytes
+        else { return .failure(invalidConfiguration) }
 
         guard let name = TunnelName.parse(nameText),
               decimalText(json["sourceHostId"]) == name.parts[0],
