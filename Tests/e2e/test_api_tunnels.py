@@ -86,6 +86,11 @@ def test_name_is_bounded_at_512_bytes(app):
     r = connect(app, "u-admin", body(named(513)))
     assert (r.status, r.json()) == (400, {"error": "Invalid tunnel configuration"})
     assert named(513) not in request(app.port, "GET", "/ssh/tunnel/status", token=app.token("u-admin")).json()
+    # the hosts a body names are bounded too (a DNS name is at most 253 bytes), so an autostart record is bounded
+    r = connect(app, "u-admin", body("1::0::edge::8080::::22", targetHost="h" * 256))
+    assert (r.status, r.json()) == (400, {"error": "Invalid tunnel configuration"})
+    r = connect(app, "u-admin", body("1::0::edge::8080::::22", bindHost="1" * 256))
+    assert (r.status, r.json()) == (400, {"error": "Invalid tunnel configuration"})
     ok = named(512)
     r = connect(app, "u-admin", body(ok))
     assert (r.status, r.json()) == (200, {"message": "Connection request received", "tunnelName": ok})
