@@ -60,6 +60,35 @@ def test_bad_logins_are_refused_and_slowed(app):
     assert "wrong" not in app.sluice.log()
 
 
+def test_dns_rebinding_is_refused(sluice_bin):
+    """Issue #24 item 9: a page of evil.example whose name was rebound to the appliance sends `Host` and `Origin`
+    both evil.example:PORT (same-origin to the browser): refused with 421 before any login or cookie use. IP
+    literals, `localhost`, `serverNames` and the hosts of `allowedOrigins` are answered."""
+    a = Appliance(sluice_bin, serverNames=["sluice.lan"], allowedOrigins=["https://termix.example.org"])
+    a.config["users"][1]["passwordHash"] = hash_password(sluice_bin, PASSWORD)
+    a.rewrite(a.config)
+    a.start()
+    try:
+        evil = f"evil.example:{a.port}"
+        r = login(a, "ops", PASSWORD, headers={"Host": evil, "Origin": f"http://{evil}"})
+        assert (r.status, r.json()) == (421, {"error": "Host not allowed"}), r.status
+        assert r.header("Set-Cookie") is None
+        token = login(a, "ops", PASSWORD).json()["token"]
+        for path in ("/ssh/tunnel/status", "/", "/ssh/tunnel/status/stream"):
+            r = request(a.port, "GET", path, cookie=f"jwt={token}", headers={"Host": evil})
+            assert (r.status, r.json()) == (421, {"error": "Host not allowed"}), path
+        assert request(a.port, "GET", "/healthz", headers={"Host": evil}).status == 200   # monitors: nothing to steal
+        for host in (f"127.0.0.1:{a.port}", f"[::1]:{a.port}", f"LOCALHOST:{a.port}", f"sluice.lan:{a.port}",
+                     "Sluice.LAN.", "termix.example.org"):
+            r = request(a.port, "GET", "/ssh/tunnel/status", cookie=f"jwt={token}", headers={"Host": host})
+            assert r.status == 200, host
+        for host in ("sluice.lan.evil.example", "127.0.0.1.evil.example", "sluice.lan:x", "[::1"):
+            r = request(a.port, "GET", "/ssh/tunnel/status", cookie=f"jwt={token}", headers={"Host": host})
+            assert r.status == 421, host
+    finally:
+        a.stop()
+
+
 def test_logout_clears_cookie(app):
     r = request(app.port, "POST", "/users/logout")
     assert r.status == 200
