@@ -54,6 +54,6 @@ public final class ApplianceContext {
 
     public func metricsText() -> String {
         Metrics.render(snapshot: manager.snapshot(), subscribers: hub.count, sseQueuedBytes: hub.queuedBytes,
-                       relays: relay?.activeRelays ?? 0)
+                       relays: relay?.activeRelays ?? 0, relaysByUser: relay?.relaysByUser ?? [])
     }
 }

@@ -3,7 +3,7 @@ import Relay
 /// `GET /metrics` in the Prometheus text format (admins only: it names every tunnel).
 public enum Metrics {
     public static func render(snapshot: TunnelSnapshot, subscribers: Int, sseQueuedBytes: Int = 0,
-                              relays: Int = 0) -> String {
+                              relays: Int = 0, relaysByUser: [(String, Int)] = []) -> String {
         var out = ""
         family(&out, "sluice_build_info", "gauge", "Build of this binary.")
         out += "sluice_build_info{version=\"\(BuildInfo.version)\",target=\"\(BuildInfo.targetTriple)\"} 1\n"
@@ -32,6 +32,8 @@ public enum Metrics {
         out += "sluice_sse_queued_bytes \(sseQueuedBytes)\n"
         family(&out, "sluice_c2s_relays", "gauge", "Open C2S WebSocket relays.")
         out += "sluice_c2s_relays \(relays)\n"
+        family(&out, "sluice_c2s_relays_by_user", "gauge", "Open C2S WebSocket relays per user.")
+        for (user, count) in relaysByUser { out += "sluice_c2s_relays_by_user{user=\"\(label(user))\"} \(count)\n" }
         family(&out, "sluice_refused_connections_total", "counter", "Connections refused because a limit was reached.")
         let refused = Refusals.shared.snapshot()
         for cause in Refusals.Cause.allCases {

@@ -132,6 +132,7 @@ import Relay
             for e in s.waiting { distinct[ObjectIdentifier(e)] = e.count }
         }
         #expect(backlog <= SSEHub.maxQueuedBytesPerUser)
+        #expect(hub.queuedBytes == held.reduce(0) { $0 + $1.waitingBytes } + admin.waitingBytes)
         // the memory really held: shared buffers, not a copy per subscriber
         #expect(distinct.values.reduce(0, +) <= SSEHub.maxQueuedBytesPerSubscriber + size)
         // the admin's own stream keeps its whole backlog within its own bounds

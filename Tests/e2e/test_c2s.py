@@ -418,6 +418,31 @@ def test_plain_get_is_not_upgraded(appliance):
     assert r.status == 401
 
 
+def test_relay_share_per_user(sluice_bin, sshd, echo_server):
+    """Issue #24 item 3: a non-admin holds at most a quarter of `maxRelays` (here 2 of 8): beyond it 429 with its own
+    answer, while the admin and other users still open relays."""
+    a = Appliance(sluice_bin, sshd, limits={"maxRelays": 8}).start()
+    held = []
+    try:
+        ops = a.token("u-ops")
+        held += [open_ws(a.port, ops) for _ in range(2)]
+        with pytest.raises(InvalidStatus) as refused:
+            open_ws(a.port, ops)
+        assert refused.value.response.status_code == 429
+        assert json.loads(refused.value.response.body) == {"error": "Relay limit reached for this user"}
+        held.append(open_ws(a.port, a.token("u-other")))
+        ws, reply = relay(a.port, admin(a), local_open(APPLIANCE, echo_server.port))
+        assert reply == {"type": "ready"}
+        held.append(ws)
+        from harness.api import request
+        metrics = request(a.port, "GET", "/metrics", token=admin(a)).body.decode()
+        assert 'sluice_c2s_relays_by_user{user="u-ops"} 2\n' in metrics, metrics
+    finally:
+        for ws in held:
+            ws.close()
+        a.stop()
+
+
 def test_relay_limit(sluice_bin, sshd, echo_server):
     a = Appliance(sluice_bin, sshd, limits={"maxRelays": 2}).start()
     try:

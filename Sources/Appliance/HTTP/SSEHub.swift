@@ -87,11 +87,14 @@ public final class SSEHub {
     public static let maxQueuedBytesPerSubscriber = 256 << 10
     /// Waiting bytes all of one user's subscribers may hold before a new snapshot replaces each backlog.
     public static let maxQueuedBytesPerUser = 2 << 20
+    /// Waiting bytes of every subscriber together before a new snapshot replaces each backlog.
+    public static let maxQueuedBytesTotal = 16 << 20
 
     let lock = Lock()
     private var subscribers: [SSESubscriber] = []
     /// Waiting bytes charged per user (guarded by `lock`).
     private var queuedByUser: [String: Int] = [:]
+    private var queuedTotal = 0
     private var stopping = false
     private let viewKey: (String) -> String?
     private let view: (String) -> String?
@@ -111,7 +114,7 @@ public final class SSEHub {
     public var count: Int { lock.withLock { subscribers.count } }
 
     /// Bytes waiting in every subscriber's queue (charged per holder), for `/metrics`.
-    public var queuedBytes: Int { lock.withLock { queuedByUser.values.reduce(0, +) } }
+    public var queuedBytes: Int { lock.withLock { queuedTotal } }
 
     func queued(userId: String) -> Int { lock.withLock { queuedByUser[userId] ?? 0 } }
 
@@ -143,6 +146,7 @@ public final class SSEHub {
     /// lock held.
     func uncharge(_ subscriber: SSESubscriber, _ bytes: Int) {
         subscriber.waitingBytes -= bytes
+        queuedTotal -= bytes
         let left = (queuedByUser[subscriber.userId] ?? 0) - bytes
         queuedByUser[subscriber.userId] = left > 0 ? left : nil
     }
@@ -159,9 +163,11 @@ public final class SSEHub {
         let fits = subscriber.waiting.count < SSEHub.queueLimit
             && subscriber.waitingBytes + event.count <= SSEHub.maxQueuedBytesPerSubscriber
             && user + event.count <= SSEHub.maxQueuedBytesPerUser
+            && queuedTotal + event.count <= SSEHub.maxQueuedBytesTotal
         if !fits { clear(subscriber) }
         subscriber.waiting.append(event)
         subscriber.waitingBytes += event.count
+        queuedTotal += event.count
         queuedByUser[subscriber.userId, default: 0] += event.count
     }
 
