@@ -54,6 +54,7 @@ public final class ApplianceContext {
 
     public func metricsText() -> String {
         Metrics.render(snapshot: manager.snapshot(), subscribers: hub.count, sseQueuedBytes: hub.queuedBytes,
-                       relays: relay?.activeRelays ?? 0, relaysByUser: relay?.relaysByUser ?? [])
+                       relays: relay?.activeRelays ?? 0, relaysByUser: relay?.relaysByUser ?? [],
+                       relayText: relay?.text.held ?? 0)
     }
 }

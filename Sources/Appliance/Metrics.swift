@@ -3,7 +3,8 @@ import Relay
 /// `GET /metrics` in the Prometheus text format (admins only: it names every tunnel).
 public enum Metrics {
     public static func render(snapshot: TunnelSnapshot, subscribers: Int, sseQueuedBytes: Int = 0,
-                              relays: Int = 0, relaysByUser: [(String, Int)] = []) -> String {
+                              relays: Int = 0, relaysByUser: [(String, Int)] = [],
+                              relayText: Int = 0) -> String {
         var out = ""
         family(&out, "sluice_build_info", "gauge", "Build of this binary.")
         out += "sluice_build_info{version=\"\(BuildInfo.version)\",target=\"\(BuildInfo.targetTriple)\"} 1\n"
@@ -34,6 +35,8 @@ public enum Metrics {
         out += "sluice_c2s_relays \(relays)\n"
         family(&out, "sluice_c2s_relays_by_user", "gauge", "Open C2S WebSocket relays per user.")
         for (user, count) in relaysByUser { out += "sluice_c2s_relays_by_user{user=\"\(label(user))\"} \(count)\n" }
+        family(&out, "sluice_c2s_text_bytes", "gauge", "Bytes of unfinished C2S text messages held.")
+        out += "sluice_c2s_text_bytes \(relayText)\n"
         family(&out, "sluice_refused_connections_total", "counter", "Connections refused because a limit was reached.")
         let refused = Refusals.shared.snapshot()
         for cause in Refusals.Cause.allCases {

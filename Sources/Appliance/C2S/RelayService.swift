@@ -23,6 +23,9 @@ public final class RelayService {
     let pool: BufferPool
     let rxPool: BufferPool
     let pipes = PipePool()
+    /// Unfinished text messages of every relay: 32 MiB in all, 8 MiB per user (issue #24).
+    public let text = TextBudget(total: RelayService.textTotal, perKey: RelayService.textTotal / 4)
+    public static let textTotal = 32 << 20
     let sessions: SharedSessions
     let maxConnections: Int
     private let maxRelays: Int
@@ -97,6 +100,7 @@ public final class RelayService {
                 Refusals.shared.count(.bufferPool)
                 return handBack()
             }
+            link.textBudget = (self.text, userId)
             let relay = ClientRelay(service: self, link: link, userId: userId)
             self.relays[ObjectIdentifier(relay)] = relay
             relay.start()
