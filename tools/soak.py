@@ -102,7 +102,9 @@ class Subscriber:
         self.error = None
         self.stop = threading.Event()
         try:
-            self.stream = SSEStream(port, token)
+            # from an address of their own: one address holds at most 256 of the API's connections (issue #24)
+            # and wrk's clients already come from 127.0.0.1
+            self.stream = SSEStream(port, token, source="127.0.0.2")
         except OSError as e:
             self.stream, self.error = None, f"connect: {e!r}"
             return

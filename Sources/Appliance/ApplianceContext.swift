@@ -15,7 +15,15 @@ public final class ApplianceContext {
         self.config = shared
         self.secret = secret
         self.manager = manager
-        self.hub = SSEHub(view: { userId in
+        self.hub = SSEHub(viewKey: { userId in
+            // what a user sees depends only on the hosts they may use: one key per distinct set
+            let current = shared.get()
+            guard let user = current.user(id: userId) else { return nil }
+            if user.admin { return "*" }
+            var key = ""
+            for host in current.hosts where current.mayUse(host, user) { key += "\(host.id)," }
+            return key
+        }, view: { userId in
             let current = shared.get()
             guard let user = current.user(id: userId) else { return nil }
             return JSONWriter.write(manager.snapshot().json(for: user, config: current))
@@ -45,6 +53,8 @@ public final class ApplianceContext {
     }
 
     public func metricsText() -> String {
-        Metrics.render(snapshot: manager.snapshot(), subscribers: hub.count, relays: relay?.activeRelays ?? 0)
+        Metrics.render(snapshot: manager.snapshot(), subscribers: hub.count, sseQueuedBytes: hub.queuedBytes,
+                       relays: relay?.activeRelays ?? 0, relaysByUser: relay?.relaysByUser ?? [],
+                       relayText: relay?.text.held ?? 0)
     }
 }

@@ -2,7 +2,9 @@ import Relay
 
 /// `GET /metrics` in the Prometheus text format (admins only: it names every tunnel).
 public enum Metrics {
-    public static func render(snapshot: TunnelSnapshot, subscribers: Int, relays: Int = 0) -> String {
+    public static func render(snapshot: TunnelSnapshot, subscribers: Int, sseQueuedBytes: Int = 0,
+                              relays: Int = 0, relaysByUser: [(String, Int)] = [],
+                              relayText: Int = 0) -> String {
         var out = ""
         family(&out, "sluice_build_info", "gauge", "Build of this binary.")
         out += "sluice_build_info{version=\"\(BuildInfo.version)\",target=\"\(BuildInfo.targetTriple)\"} 1\n"
@@ -26,8 +28,15 @@ public enum Metrics {
         }
         family(&out, "sluice_sse_subscribers", "gauge", "Open status streams.")
         out += "sluice_sse_subscribers \(subscribers)\n"
+        family(&out, "sluice_sse_queued_bytes", "gauge",
+               "Status-stream bytes waiting for slow readers (a shared snapshot counted once per holder).")
+        out += "sluice_sse_queued_bytes \(sseQueuedBytes)\n"
         family(&out, "sluice_c2s_relays", "gauge", "Open C2S WebSocket relays.")
         out += "sluice_c2s_relays \(relays)\n"
+        family(&out, "sluice_c2s_relays_by_user", "gauge", "Open C2S WebSocket relays per user.")
+        for (user, count) in relaysByUser { out += "sluice_c2s_relays_by_user{user=\"\(label(user))\"} \(count)\n" }
+        family(&out, "sluice_c2s_text_bytes", "gauge", "Bytes of unfinished C2S text messages held.")
+        out += "sluice_c2s_text_bytes \(relayText)\n"
         family(&out, "sluice_refused_connections_total", "counter", "Connections refused because a limit was reached.")
         let refused = Refusals.shared.snapshot()
         for cause in Refusals.Cause.allCases {

@@ -96,6 +96,7 @@ public enum Serve {
                 }
             }
             context.hub.tick(keepaliveSeconds: current.sseKeepaliveSeconds)
+            server.expireHeaders()
         }
 
         // MHD aborts when stopped with suspended connections: end the streams first, then the rest.

@@ -23,7 +23,12 @@ typedef struct {
     unsigned int timeout_seconds;
     size_t memory_limit;
     unsigned int thread_pool_size;    /* 0 or 1: the one polling thread */
+    MHD_NotifyConnectionCallback notify_connection;   /* started/closed, on MHD's thread; may be NULL */
+    void *notify_cls;
 } cmhd_options;
+
+static const int CMHD_NOTIFY_STARTED = MHD_CONNECTION_NOTIFY_STARTED;
+static const int CMHD_NOTIFY_CLOSED = MHD_CONNECTION_NOTIFY_CLOSED;
 
 static inline struct MHD_Daemon *cmhd_start_daemon(unsigned int flags, const cmhd_options *o,
                                                    MHD_AccessHandlerCallback handler, void *cls,
@@ -36,8 +41,10 @@ static inline struct MHD_Daemon *cmhd_start_daemon(unsigned int flags, const cmh
         { MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)o->memory_limit, NULL },
         { MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)(o->thread_pool_size ? o->thread_pool_size : 1), NULL },
         { MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed, completed_cls },
+        { MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)o->notify_connection, o->notify_cls },
         { MHD_OPTION_END, 0, NULL },
     };
+    if (o->notify_connection == NULL) items[7].option = MHD_OPTION_END;
     if (completed == NULL) items[6].option = MHD_OPTION_END;
     return MHD_start_daemon(flags, 0, NULL, NULL, handler, cls, MHD_OPTION_ARRAY, items, MHD_OPTION_END);
 }
@@ -46,6 +53,12 @@ static inline struct MHD_Daemon *cmhd_start_daemon(unsigned int flags, const cmh
 static inline const struct sockaddr *cmhd_client_address(struct MHD_Connection *c) {
     const union MHD_ConnectionInfo *i = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     return i ? i->client_addr : NULL;
+}
+
+/* The connection's socket (MHD_get_connection_info is variadic); -1 when unknown. */
+static inline int cmhd_connection_fd(struct MHD_Connection *c) {
+    const union MHD_ConnectionInfo *i = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    return i ? i->connect_fd : -1;
 }
 
 /* Ends an upgraded connection: MHD closes the socket (MHD_upgrade_action is variadic). */

@@ -73,7 +73,7 @@ func fuzzRequest(_ bytes: [UInt8]) {
     }
     if let deferred = response.deferred { response = deferred.work() }   // a login: what the worker would answer
     response.stream?.finished()
-    precondition([101, 200, 302, 303, 400, 401, 403, 404, 405, 413, 415, 426, 429, 500, 503].contains(response.status),
+    precondition([101, 200, 302, 303, 400, 401, 403, 404, 405, 413, 415, 421, 426, 429, 500, 503].contains(response.status),
                  "unexpected status \(response.status)")
     if response.headers.contains(where: { $0.0 == "Content-Type" && $0.1 == "application/json" }) {
         precondition((try? JSONParser.parse(response.body)) != nil, "JSON answer does not parse")

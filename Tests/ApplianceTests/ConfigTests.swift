@@ -260,6 +260,19 @@ func withTunnel(_ tunnel: String, local: Bool = false) -> String {
         }
     }
 
+    @Test func serverNames() throws {
+        #expect(try parse(#"{"serverNames": ["sluice.lan", "pi-4.example.org"]}"#).get().serverNames
+                == ["sluice.lan", "pi-4.example.org"])
+        #expect(try parse("{}").get().serverNames == [])
+        #expect(problems(#"{"serverNames": ["sluice.lan:30003", "http://a.b", "*", 7]}"#) == [
+            "serverNames[3]: must be a string",
+            "serverNames[0]: must be a host name (no scheme, no port)",
+            "serverNames[1]: must be a host name (no scheme, no port)",
+            "serverNames[2]: must be a host name (no scheme, no port)",
+        ])
+        #expect(problems(#"{"serverNames": "sluice.lan"}"#) == ["serverNames: must be an array"])
+    }
+
     @Test func bindAllowTakesIPLiterals() throws {
         #expect(try parse(#"{"bindAllow": ["0.0.0.0", "::", "192.168.1.2"]}"#).get().bindAllow
                 == ["0.0.0.0", "::", "192.168.1.2"])

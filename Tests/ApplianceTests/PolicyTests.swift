@@ -121,3 +121,28 @@ import Testing
         #expect(BindPolicy.allows("0.0.0.0", bindAllow: ["0.0.0.0"]))
     }
 }
+
+/// Issue #24 item 9: DNS rebinding. A request is answered only for a `Host` that names the appliance.
+@Suite struct HostPolicyTests {
+    func allows(_ host: String?) -> Bool {
+        HostPolicy.allows(host: host, serverNames: ["sluice.lan"], allowedOrigins: ["https://termix.example.org:8443"])
+    }
+
+    @Test func literalsLocalhostAndConfiguredNamesPass() {
+        for host in ["127.0.0.1", "127.0.0.1:30003", "192.168.1.5:80", "[::1]:30003", "[fd00::1]", "localhost:30003",
+                     "LocalHost", "sluice.lan", "SLUICE.lan:30003", "sluice.lan.", "termix.example.org",
+                     "termix.example.org:30003"] {
+            #expect(allows(host), "\(host)")
+        }
+        #expect(allows(nil))    // HTTP/1.0 tools; every browser sends Host
+    }
+
+    @Test func otherNamesAndMalformedHostsAreRefused() {
+        for host in ["evil.example", "evil.example:30003", "sluice.lan.evil.example", "127.0.0.1.evil.example",
+                     "sluice.lan:x", "sluice.lan:", "sluice.lan:99999", "[::1", "[::1]x", "::1", "[127.0.0.1]", "",
+                     ":30003", "localhost.evil.example", "example.org"] {
+            #expect(!allows(host), "\(host)")
+        }
+        #expect(!HostPolicy.allows(host: "sluice.lan", serverNames: [], allowedOrigins: []))
+    }
+}

@@ -49,7 +49,7 @@ import Relay
             + "event: statuses\ndata: {\"t\":{\"status\":\"waiting\"}}\n\n")
     }
 
-    @Test func aSlowReaderCoalescesBeyondTheBound() throws {
+    @Test func aSlowReaderGetsTheLatestBeyondTheBound() throws {
         let views = Views()
         let hub = SSEHub { _ in views.current }
         let s = try #require(hub.subscribe(userId: "u"))
@@ -57,9 +57,85 @@ import Relay
             views.current = #"{"n":\#(i)}"#
             hub.publish()
         }
+        #expect(s.waiting.count <= SSEHub.queueLimit)
         let text = SSEHubQueueTests.drain(s)
         let events = text.split(separator: "\n").filter { $0.hasPrefix("data: ") }
-        #expect(events.count == SSEHub.queueLimit)
+        #expect(events.count <= SSEHub.queueLimit)
         #expect(events.last == "data: {\"n\":99}")   // the newest is never lost
+        #expect(hub.queued(userId: "u") == 0)
+    }
+}
+
+/// Issue #24: a change is serialised once per distinct view and the one buffer is shared by every subscriber of
+/// it; a slow subscriber's backlog is bounded in bytes, per subscriber and per user, beyond which it holds the
+/// latest snapshot only.
+@Suite struct SSEHubShareTests {
+    final class Views {
+        var current = "{}"
+        var renders = 0
+    }
+
+    @Test func oneSerialisationPerViewSharedByEverySubscriber() throws {
+        let views = Views()
+        // u1 and u2 may use the same hosts: one view key
+        let hub = SSEHub(viewKey: { $0 == "admin" ? "*" : "hosts:1" },
+                         view: { _ in views.renders += 1; return views.current })
+        var held: [SSESubscriber] = []
+        for user in ["u1", "u2", "u1", "u2", "admin"] { held.append(try #require(hub.subscribe(userId: user))) }
+        views.renders = 0
+        views.current = #"{"t":1}"#
+        hub.publish()
+        #expect(views.renders == 2)    // "hosts:1" and "*", not five subscribers nor three users
+        let first = try #require(held[0].waiting.last)
+        for s in held[1..<4] { #expect(s.waiting.last === first) }
+        #expect(held[4].waiting.last !== first)
+    }
+
+    @Test func aStalledSubscriberHoldsBoundedBytes() throws {
+        let views = Views()
+        let hub = SSEHub { _ in views.current }
+        let s = try #require(hub.subscribe(userId: "u"))
+        let big = String(repeating: "x", count: 100_000)
+        for i in 0..<50 {
+            views.current = #"{"n":\#(i),"p":"\#(big)"}"#
+            hub.publish()
+        }
+        #expect(s.waitingBytes <= SSEHub.maxQueuedBytesPerSubscriber)
+        #expect(s.waiting.count >= 1)
+        let latest = try #require(s.waiting.last)
+        #expect(String(decoding: latest.bytes, as: UTF8.self).hasPrefix("event: statuses\ndata: {\"n\":49,"))
+        // a snapshot over the subscriber's bound is still delivered, alone
+        views.current = "{\"p\":\"" + String(repeating: "y", count: SSEHub.maxQueuedBytesPerSubscriber) + "\"}"
+        hub.publish()
+        #expect(s.waiting.count == 1)
+        #expect(hub.queued(userId: "u") == s.waitingBytes)
+    }
+
+    @Test func oneUsersStreamsHoldBoundedBytesAndCostNoOneElse() throws {
+        let views = Views()
+        let hub = SSEHub { _ in views.current }
+        var held: [SSESubscriber] = []
+        for _ in 0..<SSEHub.maxSubscribersPerUser { held.append(try #require(hub.subscribe(userId: "u-ops"))) }
+        let admin = try #require(hub.subscribe(userId: "u-admin"))
+        let big = String(repeating: "x", count: 60_000)
+        var size = 0
+        for i in 0..<40 {
+            views.current = #"{"n":\#(i),"p":"\#(big)"}"#
+            size = views.current.utf8.count + 30
+            hub.publish()
+        }
+        // the backlog beyond each subscriber's latest snapshot stays within the user's bound
+        var backlog = 0
+        var distinct: [ObjectIdentifier: Int] = [:]
+        for s in held {
+            backlog += s.waitingBytes - (s.waiting.last?.count ?? 0)
+            for e in s.waiting { distinct[ObjectIdentifier(e)] = e.count }
+        }
+        #expect(backlog <= SSEHub.maxQueuedBytesPerUser)
+        #expect(hub.queuedBytes == held.reduce(0) { $0 + $1.waitingBytes } + admin.waitingBytes)
+        // the memory really held: shared buffers, not a copy per subscriber
+        #expect(distinct.values.reduce(0, +) <= SSEHub.maxQueuedBytesPerSubscriber + size)
+        // the admin's own stream keeps its whole backlog within its own bounds
+        #expect(admin.waiting.count >= 2)
     }
 }

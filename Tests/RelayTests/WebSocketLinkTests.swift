@@ -294,3 +294,47 @@ private final class LinkRig {
         #expect(close.count == 4 && close[0] == 0x88 && UInt16(close[2]) << 8 | UInt16(close[3]) == 1002)
     }
 }
+
+/// Issue #24 item 4: unfinished text is counted (the frame being read and earlier fragments) and charged to a
+/// budget with a total and a share per key.
+@Suite struct TextBudgetTests {
+    @Test func heldTextCountsFragmentsAndThePartialFrame() {
+        var feed = Feed()
+        var binary: [UInt8] = []
+        let first = clientFrame(1, [UInt8](repeating: 0x61, count: 300), fin: false)
+        feed.buffer = first
+        _ = feed.drain(&binary)
+        #expect(feed.reader.heldText == 300)
+        let second = clientFrame(0, [UInt8](repeating: 0x62, count: 200))
+        feed.buffer += second[..<100]                 // a header and part of the payload
+        _ = feed.drain(&binary)
+        #expect(feed.reader.heldText > 300 && feed.reader.heldText < 500)
+        feed.buffer += second[100...]
+        let events = feed.drain(&binary)
+        #expect(events.contains { $0.kind == .text && $0.payload.count == 500 })
+        #expect(feed.reader.heldText == 0)
+        feed.buffer += clientFrame(1, [UInt8](repeating: 0x61, count: 50), fin: false)
+        _ = feed.drain(&binary)
+        #expect(feed.reader.heldText == 50)
+        feed.reader.abandon()
+        #expect(feed.reader.heldText == 0)
+        // binary payload is never held as text
+        feed = Feed()
+        feed.buffer = clientFrame(2, [UInt8](repeating: 1, count: 300), fin: false)
+        _ = feed.drain(&binary)
+        #expect(feed.reader.heldText == 0)
+    }
+
+    @Test func budgetHasATotalAndAShare() {
+        let budget = TextBudget(total: 1000, perKey: 400)
+        #expect(budget.change("a", by: 400))
+        #expect(!budget.change("a", by: 1))            // over a's share
+        #expect(budget.change("b", by: 400))
+        #expect(!budget.change("c", by: 201))          // over the total
+        #expect(budget.change("c", by: 200))
+        #expect(budget.held == 1000)
+        #expect(budget.change("a", by: -400))          // giving back always works
+        #expect(budget.held(by: "a") == 0 && budget.held == 600)
+        #expect(budget.change("c", by: 200))
+    }
+}

@@ -99,7 +99,7 @@ def test_body_over_64k_is_413(app):
     assert (r.status, r.json()) == (413, {"error": "Request body too large"})
     # chunked, no Content-Length: the limit still holds
     s = socket.create_connection(("127.0.0.1", app.port), timeout=10)
-    s.sendall(f"POST /ssh/tunnel/connect HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+    s.sendall(f"POST /ssh/tunnel/connect HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
               "Transfer-Encoding: chunked\r\n\r\n".encode())
     chunk = b"x" * 16384
     try:

@@ -73,6 +73,32 @@ def test_connect_validation_order_and_strings(app):
     assert (r.status, r.json()) == (403, {"error": "Access denied to this host"})
 
 
+def test_name_is_bounded_at_512_bytes(app):
+    """tunnels-api.md §4 (issue #24): every status snapshot carries every name, so a name over 512 bytes of UTF-8 is
+    refused; the bound counts bytes, not characters."""
+    def named(size):
+        head, tail = "1::0::", "::8080::::22"
+        room = size - len(head) - len(tail)
+        display = "é" * (room // 2) + "x" * (room % 2)      # two bytes a character
+        name = head + display + tail
+        assert len(name.encode()) == size
+        return name
+    r = connect(app, "u-admin", body(named(513)))
+    assert (r.status, r.json()) == (400, {"error": "Invalid tunnel configuration"})
+    assert named(513) not in request(app.port, "GET", "/ssh/tunnel/status", token=app.token("u-admin")).json()
+    # the hosts a body names are bounded too (a DNS name is at most 253 bytes), so an autostart record is bounded
+    r = connect(app, "u-admin", body("1::0::edge::8080::::22", targetHost="h" * 256))
+    assert (r.status, r.json()) == (400, {"error": "Invalid tunnel configuration"})
+    r = connect(app, "u-admin", body("1::0::edge::8080::::22", bindHost="1" * 256))
+    assert (r.status, r.json()) == (400, {"error": "Invalid tunnel configuration"})
+    ok = named(512)
+    r = connect(app, "u-admin", body(ok))
+    assert (r.status, r.json()) == (200, {"message": "Connection request received", "tunnelName": ok})
+    assert ok in request(app.port, "GET", "/ssh/tunnel/status", token=app.token("u-admin")).json()
+    r = request(app.port, "POST", "/ssh/tunnel/disconnect", body={"tunnelName": ok}, token=app.token("u-admin"))
+    assert r.status == 200
+
+
 def test_connect_ends_in_a_real_failure_and_retries(app):
     token = app.token("u-admin")
     stream = SSEStream(app.port, token)

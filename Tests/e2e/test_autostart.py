@@ -72,3 +72,76 @@ def test_configured_autostart_and_user_stop(sluice_bin, sshd):
         app.sluice.wait_for("source=config")
     finally:
         app.stop()
+
+
+def wait_idle(app, token, name, timeout=15):
+    import time
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = request(app.port, "GET", "/ssh/tunnel/status", token=token).json().get(name)
+        if status and status["status"] == "failed":
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{name} not failed: {status}")
+
+
+def test_records_stay_within_each_users_share(sluice_bin, sshd):
+    """Issue #24 item 2: autostart.json holds no more than the run-time limits allow, per user (maxTunnels 8: a
+    non-admin holds 2); an evicted entry's record goes with it; start-up launches obey the same limits; one user's
+    records never cost the admin's."""
+    from harness.ports import free_port
+    dead = {"id": 3, "name": "dead", "ip": "127.0.0.1", "port": free_port(), "username": "x", "owner": "u-admin",
+            "sharedWith": ["u-ops"], "auth": {"type": "password", "password": "unused-pw"}}
+    app = Appliance(sluice_bin, sshd, extra_hosts=[dead], limits={"maxTunnels": 8}).start()
+    try:
+        admin, ops = app.token("u-admin"), app.token("u-ops")
+        mine = "1::30::edge::18230::::22"
+        assert request(app.port, "POST", "/ssh/tunnel/connect", body=body(mine, 30, 18230, True), token=admin).status == 200
+        names = []
+        for i in range(10):
+            # 512-byte names, each failing at once (nothing listens) so that it is idle and evictable
+            head, tail = f"3::{i}::", f"::{19300 + i}::::22"
+            name = head + "n" * (512 - len(head) - len(tail)) + tail
+            b = dict(body(name, i, 19300 + i, True), sourceHostId=3, maxRetries=1, retryInterval=1)
+            r = request(app.port, "POST", "/ssh/tunnel/connect", body=b, token=ops)
+            assert r.status == 200, (i, r.status, r.body)
+            wait_idle(app, ops, name)
+            names.append(name)
+        path = os.path.join(app.sluice.state_dir, "autostart.json")
+        saved = json.load(open(path))["tunnels"]
+        ops_records = [t["body"]["name"] for t in saved if t["userId"] == "u-ops"]
+        assert len(ops_records) <= 2, len(ops_records)          # evicted entries took their records with them
+        assert set(ops_records) <= set(names[-2:]), "the records left are those of entries still in the registry"
+        assert mine in [t["body"]["name"] for t in saved]
+        restart(app)
+        app.sluice.wait_for(f"event=tunnel.autostart tunnel={mine}")
+        statuses = request(app.port, "GET", "/ssh/tunnel/status", token=admin).json()
+        assert len(statuses) <= 8, len(statuses)
+        assert statuses[mine]["status"] != "disconnected"
+        assert len([n for n in statuses if n.startswith("3::")]) <= 2
+    finally:
+        app.stop()
+
+
+def test_startup_launches_obey_the_limits(sluice_bin, sshd):
+    """Issue #24 item 2: a record written under other limits (or by hand) does not let a user past their share at
+    start-up; the admin's record comes back whatever order the file lists them in."""
+    app = Appliance(sluice_bin, sshd, limits={"maxTunnels": 8})
+    state = app.sluice.state_dir
+    os.makedirs(state, exist_ok=True)
+    ops = [{"userId": "u-ops", "body": body(f"1::{40 + i}::edge::{18240 + i}::::22", 40 + i, 18240 + i, True)}
+           for i in range(12)]
+    admins = [{"userId": "u-admin", "body": body("1::60::edge::18260::::22", 60, 18260, True)}]
+    with open(os.path.join(state, "autostart.json"), "w") as f:
+        json.dump({"version": 1, "tunnels": ops + admins, "stopped": []}, f)
+    app.start()
+    try:
+        app.sluice.wait_for("event=tunnel.autostart tunnel=1::60::edge::18260::::22")
+        statuses = request(app.port, "GET", "/ssh/tunnel/status", token=app.token("u-admin")).json()
+        assert "1::60::edge::18260::::22" in statuses
+        assert len([n for n in statuses if n.startswith("1::4") or n.startswith("1::5")]) == 2, list(statuses)
+        assert len(statuses) <= 8
+        saved = json.load(open(os.path.join(state, "autostart.json")))["tunnels"]
+        assert len([t for t in saved if t["userId"] == "u-ops"]) == 2
+    finally:
+        app.stop()

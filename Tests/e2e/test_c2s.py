@@ -418,6 +418,65 @@ def test_plain_get_is_not_upgraded(appliance):
     assert r.status == 401
 
 
+def test_relay_share_per_user(sluice_bin, sshd, echo_server):
+    """Issue #24 item 3: a non-admin holds at most a quarter of `maxRelays` (here 2 of 8): beyond it 429 with its own
+    answer, while the admin and other users still open relays."""
+    a = Appliance(sluice_bin, sshd, limits={"maxRelays": 8}).start()
+    held = []
+    try:
+        ops = a.token("u-ops")
+        held += [open_ws(a.port, ops) for _ in range(2)]
+        with pytest.raises(InvalidStatus) as refused:
+            open_ws(a.port, ops)
+        assert refused.value.response.status_code == 429
+        assert json.loads(refused.value.response.body) == {"error": "Relay limit reached for this user"}
+        held.append(open_ws(a.port, a.token("u-other")))
+        ws, reply = relay(a.port, admin(a), local_open(APPLIANCE, echo_server.port))
+        assert reply == {"type": "ready"}
+        held.append(ws)
+        from harness.api import request
+        metrics = request(a.port, "GET", "/metrics", token=admin(a)).body.decode()
+        assert 'sluice_c2s_relays_by_user{user="u-ops"} 2\n' in metrics, metrics
+    finally:
+        for ws in held:
+            ws.close()
+        a.stop()
+
+
+def test_unfinished_text_has_a_share_per_user(sluice_bin, sshd, echo_server):
+    """Issue #24 item 4: unfinished text messages are held within 8 MiB per user (32 MiB in all): a relay whose
+    text would pass it is closed with 1013, the user's other relays and another user's go on."""
+    a = Appliance(sluice_bin, sshd).start()
+    held = []
+    try:
+        ops = a.token("u-ops")
+        for i in range(9):
+            raw = RawWS(a.port, ops)
+            assert raw.status == 101
+            raw.send_text(json.dumps(local_open(EDGE, echo_server.port)))
+            assert raw.recv_frame()[2] == b'{"type":"ready"}'
+            held.append(raw)
+        piece = b"a" * (1000 * 1024)
+        for raw in held[:8]:
+            raw.send_text(piece, fin=False)          # 8 × 1000 KiB: within the 8 MiB share
+        time.sleep(1)
+        held[8].send_text(piece, fin=False)
+        assert held[8].close_code(timeout=5) == 1013
+        from harness.api import request
+        metrics = request(a.port, "GET", "/metrics", token=admin(a)).body.decode()
+        assert "sluice_c2s_text_bytes 8192000\n" in metrics, [l for l in metrics.splitlines() if "text" in l]
+        for raw in held[:8]:                         # the others are still open (a ping may come between fragments)
+            raw.send_frame(9, b"alive?")
+            assert raw.recv_frame()[1:] == (10, b"alive?")
+        ws, reply = relay(a.port, admin(a), local_open(APPLIANCE, echo_server.port))
+        assert reply == {"type": "ready"}
+        ws.close()
+    finally:
+        for raw in held:
+            raw.close()
+        a.stop()
+
+
 def test_relay_limit(sluice_bin, sshd, echo_server):
     a = Appliance(sluice_bin, sshd, limits={"maxRelays": 2}).start()
     try:

@@ -1,5 +1,6 @@
 """Password login for the status page (POST /users/login, /users/logout), the configured-tunnels route, and the
 page itself — over HTTP, against the static binary."""
+import http.client
 import json
 import threading
 import time
@@ -55,9 +56,71 @@ def test_bad_logins_are_refused_and_slowed(app):
     r = login(app, "admin", "wrong")
     assert r.status == 401
     r = login(app, "admin", "wrong")
-    assert (r.status, r.json()) == (429, {"error": "Too many login attempts"})
+    assert (r.status, r.json()) == (429, {"error": "Too many failed logins for this user from this address"})
     assert int(r.header("Retry-After")) >= 1
     assert "wrong" not in app.sluice.log()
+
+
+def test_dns_rebinding_is_refused(sluice_bin):
+    """Issue #24 item 9: a page of evil.example whose name was rebound to the appliance sends `Host` and `Origin`
+    both evil.example:PORT (same-origin to the browser): refused with 421 before any login or cookie use. IP
+    literals, `localhost`, `serverNames` and the hosts of `allowedOrigins` are answered."""
+    a = Appliance(sluice_bin, serverNames=["sluice.lan"], allowedOrigins=["https://termix.example.org"])
+    a.config["users"][1]["passwordHash"] = hash_password(sluice_bin, PASSWORD)
+    a.rewrite(a.config)
+    a.start()
+    try:
+        evil = f"evil.example:{a.port}"
+        r = login(a, "ops", PASSWORD, headers={"Host": evil, "Origin": f"http://{evil}"})
+        assert (r.status, r.json()) == (421, {"error": "Host not allowed"}), r.status
+        assert r.header("Set-Cookie") is None
+        token = login(a, "ops", PASSWORD).json()["token"]
+        for path in ("/ssh/tunnel/status", "/", "/ssh/tunnel/status/stream"):
+            r = request(a.port, "GET", path, cookie=f"jwt={token}", headers={"Host": evil})
+            assert (r.status, r.json()) == (421, {"error": "Host not allowed"}), path
+        assert request(a.port, "GET", "/healthz", headers={"Host": evil}).status == 200   # monitors: nothing to steal
+        for host in (f"127.0.0.1:{a.port}", f"[::1]:{a.port}", f"LOCALHOST:{a.port}", f"sluice.lan:{a.port}",
+                     "Sluice.LAN.", "termix.example.org"):
+            r = request(a.port, "GET", "/ssh/tunnel/status", cookie=f"jwt={token}", headers={"Host": host})
+            assert r.status == 200, host
+        for host in ("sluice.lan.evil.example", "127.0.0.1.evil.example", "sluice.lan:x", "[::1"):
+            r = request(a.port, "GET", "/ssh/tunnel/status", cookie=f"jwt={token}", headers={"Host": host})
+            assert r.status == 421, host
+    finally:
+        a.stop()
+
+
+def login_from(a, source, username, password):
+    conn = http.client.HTTPConnection("127.0.0.1", a.port, timeout=20, source_address=(source, 0))
+    conn.request("POST", "/users/login", body=json.dumps({"username": username, "password": password}),
+                 headers={"Content-Type": "application/json"})
+    r = conn.getresponse()
+    body = r.read()
+    conn.close()
+    return r.status, json.loads(body)
+
+
+def test_failures_slow_the_attacker_not_the_user(sluice_bin):
+    """Issue #24 item 6: wrong passwords for `ops` from rotating addresses do not lock ops out: a correct password
+    from an address with no failures passes; the attacker's addresses are held (by the name's lock once they failed
+    themselves, by their own count after a few failures), each lock with its own answer."""
+    a = appliance_with_password(sluice_bin, hash_password(sluice_bin, PASSWORD))
+    try:
+        for i in range(9):
+            status, body = login_from(a, f"127.0.0.{10 + i}", "ops", "wrong")
+            assert (status, body) == (401, {"error": "Invalid username or password"}), (i, status, body)
+        status, _ = login_from(a, "127.0.0.1", "ops", PASSWORD)
+        assert status == 200                                   # the user, from an address with no failures
+        status, body = login_from(a, "127.0.0.10", "ops", "wrong-again")
+        assert (status, body) == (429, {"error": "Too many failed logins for this user"}), body
+        for _ in range(4):
+            login_from(a, "127.0.0.30", "nobody", "x")          # made-up names: the address's own count
+        status, body = login_from(a, "127.0.0.30", "admin", "x")
+        assert (status, body) == (429, {"error": "Too many failed logins from this address"}), body
+        status, _ = login_from(a, "127.0.0.1", "ops", PASSWORD)
+        assert status == 200
+    finally:
+        a.stop()
 
 
 def test_logout_clears_cookie(app):

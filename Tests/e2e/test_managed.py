@@ -173,3 +173,44 @@ def test_managed_dynamic_64mib(app, checksum_sink, echo_server, payload):
     print(f"managed dynamic: {len(data) / (time.monotonic() - started) / 1e6:.1f} MB/s")
     assert got == f"{len(data)} {digest}\n".encode(), got[:200]
     disconnect(app, name)
+
+
+def test_managed_tunnel_on_a_short_link_takes_no_wide_window(app):
+    """Issue #24 item 5: the inner session runs over a socketpair, which has no round trip of its own; it used to
+    count as a long link, so a few stalled readers of a managed tunnel on loopback took every wide window. It now
+    takes its carrier's (the outer session's) round trip."""
+    import re
+    from harness.api import request
+    from harness.sluice import emulated
+    if emulated(app.sluice.binary):
+        pytest.skip("qemu-user does not pass TCP_INFO through: the emulated product sees no round trip")
+
+    def windows_in_use():
+        text = request(app.port, "GET", "/metrics", token=app.token("u-admin")).body.decode()
+        return int(re.search(r'sluice_pool_in_use\{pool="relay",kind="windows"\} (\d+)', text).group(1))
+
+    source = free_port()
+    with socket.socket() as ls:
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(4)
+        name = connect(app, 1, "edge", 7, "local", source, ls.getsockname()[1], endpoint_host=E_NAME)
+        connected(app, name)
+        clients = []
+        try:
+            for _ in range(3):
+                c = socket.create_connection(("127.0.0.1", source))
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+                conn, _ = ls.accept()
+                conn.setblocking(False)
+                try:
+                    conn.sendall(b"x" * (4 * MiB))      # more than the reader takes: the window fills
+                except BlockingIOError:
+                    pass
+                clients.append((c, conn))
+            time.sleep(1)
+            assert windows_in_use() == 0
+        finally:
+            for c, conn in clients:
+                c.close()
+                conn.close()
+            disconnect(app, name)

@@ -65,6 +65,8 @@ def test_probe_pinned_key_and_wrong_pin(sluice_bin, sshd, probe_config):
     rc, out, _ = probe(sluice_bin, config, state, 32)
     assert rc == 2, out
     assert "host key check: FAILED" in out and "verdict: FAILED: Host key verification failed for wrong-pin" in out
+    checks = [line for line in out.splitlines() if "host key check" in line]
+    assert len(checks) == 1 and checks[0].startswith("host key check: FAILED ("), out   # said once (issue #24)
     assert re.search(r"^host key: \S+ SHA256:\S+$", out, re.M), "the fingerprint is printed to pin it"
     assert "authentication:" not in out, "no credential is sent to a server that failed the host-key check"
 

@@ -1,6 +1,8 @@
 """The status stream (tunnels-api.md §6): exact format, headers, keepalive timing, per-user isolation, and 100
 subscribers with one that never reads."""
+import json
 import re
+import signal
 import time
 
 import pytest
@@ -97,6 +99,45 @@ def test_hundred_subscribers_and_one_that_never_reads(app):
         for s in streams:
             s.close()
         stalled.close()
+
+
+def ended(stream, timeout):
+    """True when the stream ends (its last chunk, or the connection closed) within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if stream.raw.endswith(b"0\r\n\r\n") and (stream.raw == b"0\r\n\r\n" or b"\r\n0\r\n\r\n" in stream.raw):
+            return True
+        try:
+            stream._fill(max(0.05, deadline - time.monotonic()))
+        except EOFError:
+            return True
+        except (TimeoutError, OSError):
+            return False
+    return False
+
+
+def test_deleted_user_loses_status_stream_at_once(sluice_bin, sshd):
+    """Issue #24 item 10: a SIGHUP that deletes a user ends their open status streams at once (not keepalives
+    forever); other users' streams go on."""
+    a = Appliance(sluice_bin, sshd, sseKeepaliveSeconds=1).start()
+    try:
+        gone = SSEStream(a.port, a.token("u-other"))
+        stays = SSEStream(a.port, a.token("u-ops"))
+        gone.next_statuses()
+        stays.next_statuses()
+        config = json.loads(json.dumps(a.config))
+        config["users"] = [u for u in config["users"] if u["id"] != "u-other"]
+        for host in config["hosts"]:
+            if host.get("owner") == "u-other":
+                host["owner"] = "u-admin"
+        a.rewrite(config)
+        a.sluice.proc.send_signal(signal.SIGHUP)
+        a.sluice.wait_for("event=config.reloaded")
+        assert ended(gone, 1.5), "the deleted user's stream is still open"
+        assert not ended(stays, 2.5), "another user's stream ended"
+        assert request(a.port, "GET", "/ssh/tunnel/status/stream", token=a.token("u-other")).status == 401
+    finally:
+        a.stop()
 
 
 def test_stream_requires_auth(app):

@@ -1,15 +1,28 @@
 import Relay
 
-/// Slows password guessing per user name and per client address: after a few failures each further attempt must
-/// wait, doubling up to a cap. Names are tracked only for users that exist (there are as many as the
-/// configuration has), so guesses at made-up names count against their address alone and cannot crowd a real
-/// user's lock out of the table (issue #15). Bounded: beyond `capacity` address records are forgotten, those
-/// no longer locked first, the oldest locked ones only when every record is locked.
+/// Slows password guessing so that an attacker slows the attacker, not the user (issue #24: nine wrong passwords
+/// for `admin` from rotating addresses locked every real admin login out). After `freeFailures` failures each further
+/// attempt must wait, doubling up to a cap, counted three ways:
+/// - per address (`a:`): every name tried from an address that keeps failing;
+/// - per name and address (`p:`): one name guessed from one address;
+/// - per name (`u:`, real users only): the name guessed from many addresses. This lock does not apply to an address
+///   with no failure of its own, nor to one where that user logged in before (`g:`, known good): a correct password
+///   from such an address passes whatever others are doing. Known good also lifts the address lock (a reverse
+///   proxy is one address for every client behind it), never the name-and-address one.
+/// Names of made-up users are never tracked by name (issue #15: they cannot crowd a real user's record out).
+/// Bounded: beyond `capacity` records are forgotten (not user records), unlocked ones first, then the oldest.
 public final class LoginThrottle {
     public static let freeFailures = 3
     public static let baseDelayMs: Int64 = 1000
     public static let maxDelayMs: Int64 = 5 * 60 * 1000
     public let capacity: Int
+
+    /// Which lock holds an attempt back: each has its own answer.
+    public enum Reason: Equatable {
+        case address
+        case user
+        case userFromAddress
+    }
 
     struct Record {
         var failures: Int
@@ -22,27 +35,46 @@ public final class LoginThrottle {
 
     public init(capacity: Int = 4096) { self.capacity = capacity }
 
-    /// Milliseconds to wait before another attempt for this user or address may be tried; 0 when allowed.
+    static func pair(_ user: String, _ address: String) -> String { user + "\u{0}" + address }
+
+    /// Milliseconds to wait before another attempt for this user from this address may be tried; 0 when allowed.
     public func waitMs(user: String, address: String, nowMs: Int64) -> Int64 {
+        check(user: user, address: address, nowMs: nowMs).waitMs
+    }
+
+    /// The longest wait that applies, and the lock it comes from.
+    public func check(user: String, address: String, nowMs: Int64) -> (waitMs: Int64, reason: Reason?) {
         lock.withLock {
-            let keys = ["u:" + user, "a:" + address]
+            let pair = LoginThrottle.pair(user, address)
+            let knownGood = records["g:" + pair] != nil
+            let addressFailed = (records["a:" + address]?.failures ?? 0) > 0
+            var applies: [(String, Reason)] = [("p:" + pair, .userFromAddress)]
+            if !knownGood { applies.append(("a:" + address, .address)) }
+            if !knownGood && addressFailed { applies.append(("u:" + user, .user)) }
             var wait: Int64 = 0
-            for key in keys {
-                if let record = records[key], record.lockedUntilMs > nowMs { wait = max(wait, record.lockedUntilMs - nowMs) }
+            var which: Reason?
+            for (key, kind) in applies {
+                if let record = records[key], record.lockedUntilMs - nowMs > wait {
+                    wait = record.lockedUntilMs - nowMs
+                    which = kind
+                }
             }
-            return wait
+            return (wait, which)
         }
     }
 
     public func failed(user: String, address: String, nowMs: Int64, knownUser: Bool = true) {
         lock.withLock {
-            for key in knownUser ? ["u:" + user, "a:" + address] : ["a:" + address] {
+            var keys = ["a:" + address, "p:" + LoginThrottle.pair(user, address)]
+            if knownUser { keys.append("u:" + user) }
+            for key in keys {
                 var record = records[key] ?? Record(failures: 0, lockedUntilMs: 0, lastMs: nowMs)
                 record.failures += 1
                 record.lastMs = nowMs
                 if record.failures > LoginThrottle.freeFailures {
                     let shift = min(record.failures - LoginThrottle.freeFailures - 1, 20)
-                    record.lockedUntilMs = nowMs + min(LoginThrottle.baseDelayMs << Int64(shift), LoginThrottle.maxDelayMs)
+                    let delay = min(LoginThrottle.baseDelayMs << Int64(shift), LoginThrottle.maxDelayMs)
+                    record.lockedUntilMs = nowMs + delay
                 }
                 records[key] = record
             }
@@ -50,22 +82,27 @@ public final class LoginThrottle {
         }
     }
 
-    public func succeeded(user: String, address: String) {
+    /// The user's name-and-address record goes and the address becomes known good for that user. The address
+    /// and name records stay: someone else's success does not wipe an attacker's count.
+    public func succeeded(user: String, address: String, nowMs: Int64 = 0) {
         lock.withLock {
-            records["u:" + user] = nil
-            records["a:" + address] = nil
+            let pair = LoginThrottle.pair(user, address)
+            records["p:" + pair] = nil
+            records["g:" + pair] = Record(failures: 0, lockedUntilMs: 0, lastMs: nowMs)
+            if records.count > capacity { evict(nowMs: nowMs) }
         }
     }
 
-    /// Drops address records down to three quarters of `capacity` (so this runs once per many failures, not on
-    /// each): unlocked ones first; locked ones, oldest first, only if that is not enough. User records stay.
+    /// Drops records other than user records down to three quarters of `capacity` (so this runs once per many
+    /// failures, not on each): unlocked ones first; locked ones, oldest first, only if that is not enough.
     private func evict(nowMs: Int64) {
         let target = capacity * 3 / 4
-        for (key, record) in records where records.count > target && key.hasPrefix("a:") && record.lockedUntilMs <= nowMs {
+        for (key, record) in records where records.count > target && !key.hasPrefix("u:") && !key.hasPrefix("g:")
+            && record.lockedUntilMs <= nowMs {
             records[key] = nil
         }
         guard records.count > target else { return }
-        let locked = records.filter { $0.key.hasPrefix("a:") }.sorted { $0.value.lastMs < $1.value.lastMs }
-        for (key, _) in locked.prefix(records.count - target) { records[key] = nil }
+        let rest = records.filter { !$0.key.hasPrefix("u:") }.sorted { $0.value.lastMs < $1.value.lastMs }
+        for (key, _) in rest.prefix(records.count - target) { records[key] = nil }
     }
 }

@@ -4,6 +4,14 @@ import Relay
 /// direct connections live on one reactor thread, so none of it needs a lock. The HTTP thread only hands sockets
 /// over. Memory is bounded by the configuration: at most `limits.maxRelays` WebSockets, each with one receive
 /// buffer of `receiveBufferSize`; SSH streams take two buffers of a pool of `bufferCount` × `bufferSize`.
+public enum RelayRoom {
+    case available
+    /// `limits.maxRelays` WebSockets are open (→ 503).
+    case full
+    /// A non-admin holds their share (→ 429).
+    case userShare
+}
+
 public final class RelayService {
     public static let receiveBufferSize = 64 * 1024
 
@@ -15,10 +23,15 @@ public final class RelayService {
     let pool: BufferPool
     let rxPool: BufferPool
     let pipes = PipePool()
+    /// Unfinished text messages of every relay: 32 MiB in all, 8 MiB per user (issue #24).
+    public let text = TextBudget(total: RelayService.textTotal, perKey: RelayService.textTotal / 4)
+    public static let textTotal = 32 << 20
     let sessions: SharedSessions
     let maxConnections: Int
     private let maxRelays: Int
     private let active = Locked(0)
+    /// WebSockets open now per user (issue #24: one user opened all 512 and the admin's upgrade got 503).
+    private let activeByUser = Locked<[String: Int]>([:])
     private let stopped = Locked(false)
     // loop thread only
     private var relays: [ObjectIdentifier: ClientRelay] = [:]
@@ -46,18 +59,45 @@ public final class RelayService {
     public var activeRelays: Int { active.get() }
     public var hasRoom: Bool { active.get() < maxRelays }
 
+    /// A non-admin's share of `limits.maxRelays`: a quarter, at least one (as for tunnels).
+    public static func userShare(_ maxRelays: Int) -> Int { max(1, maxRelays / 4) }
+
+    /// WebSockets open per user now, for `/metrics` (any thread).
+    public var relaysByUser: [(String, Int)] {
+        activeByUser.get().sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
+
+    /// WebSockets `userId` has open now (any thread).
+    public func relays(of userId: String) -> Int { activeByUser.get()[userId] ?? 0 }
+
+    /// Room for one more WebSocket of this user: under the total and, for a non-admin, under their share.
+    public func room(for user: User) -> RelayRoom {
+        guard hasRoom else { return .full }
+        if !user.admin && relays(of: user.id) >= RelayService.userShare(maxRelays) { return .userShare }
+        return .available
+    }
+
+    private func count(_ userId: String, _ delta: Int) {
+        active.update { $0 += delta }
+        activeByUser.update { (counts: inout [String: Int]) in
+            let next = (counts[userId] ?? 0) + delta
+            counts[userId] = next > 0 ? next : nil
+        }
+    }
+
     /// The upgrade is done: the socket is ours until `handBack` (HTTP thread; the work hops onto the loop).
     public func adopt(fd: Int32, early: [UInt8], userId: String, handBack: @escaping () -> Void) {
         if stopped.get() { return handBack() }
-        active.update { $0 += 1 }
+        count(userId, 1)
         reactor.post { [self] in
             guard let link = WebSocketLink(reactor: self.reactor, fd: fd, early: early, rxPool: self.rxPool,
                                            pipes: self.pipes, handBack: handBack) else {
-                self.active.update { $0 -= 1 }
+                self.count(userId, -1)
                 Log.warn("c2s.refused", [("reason", "no receive buffer free")])
                 Refusals.shared.count(.bufferPool)
                 return handBack()
             }
+            link.textBudget = (self.text, userId)
             let relay = ClientRelay(service: self, link: link, userId: userId)
             self.relays[ObjectIdentifier(relay)] = relay
             relay.start()
@@ -73,6 +113,7 @@ public final class RelayService {
             for relay in Array(self.relays.values) { relay.link.abort() }
             self.relays = [:]
             self.active.set(0)
+            self.activeByUser.set([:])
             self.sessions.closeAll()
         }
         reactor.stop()
@@ -92,7 +133,7 @@ public final class RelayService {
 
     func remove(_ relay: ClientRelay) {
         guard relays.removeValue(forKey: ObjectIdentifier(relay)) != nil else { return }
-        active.update { $0 -= 1 }
+        count(relay.userId, -1)
     }
 
 

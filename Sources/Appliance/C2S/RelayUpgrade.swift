@@ -2,7 +2,7 @@ import Relay
 
 /// The HTTP side of `GET /ssh/tunnel/c2s/stream` (tunnels-api.md §9), decided on the headers of an authenticated
 /// request: the `Origin` rule (403), a well-formed RFC 6455 version-13 upgrade (400 or 426), room under
-/// `limits.maxRelays` (503), then 101 and the socket goes to the relay service.
+/// `limits.maxRelays` (503) and, for a non-admin, under a quarter of it (429), then 101 and the socket goes to the relay service.
 public enum RelayUpgrade {
     static func answer(_ request: HTTPRequestHead, user: User, context: ApplianceContext) -> HTTPResponse {
         let config = context.config.get()
@@ -20,10 +20,17 @@ public enum RelayUpgrade {
         guard let key = request.header("Sec-WebSocket-Key"), Base64.decode(key)?.count == 16 else {
             return Router.error(400, "Invalid Sec-WebSocket-Key")
         }
-        guard let relay = context.relay, relay.hasRoom else {
+        guard let relay = context.relay else { return Router.error(503, "Too many relays") }
+        switch relay.room(for: user) {
+        case .available: break
+        case .full:
             Log.warn("c2s.limit_reached", [("user", user.id)])
             Refusals.shared.count(.relayLimit)
             return Router.error(503, "Too many relays")
+        case .userShare:
+            Log.warn("c2s.user_limit_reached", [("user", user.id)])
+            Refusals.shared.count(.relayLimit)
+            return Router.error(429, "Relay limit reached for this user")
         }
         var response = HTTPResponse(status: 101, contentType: "", body: [])
         response.headers = [("Upgrade", "websocket"), ("Sec-WebSocket-Accept", accept(key))]

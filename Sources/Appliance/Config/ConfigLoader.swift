@@ -6,8 +6,8 @@ import Relay
 public enum ConfigLoader {
     public static let systemPath = "/etc/sluice/sluice.json"
     static let fileLimit = 1024 * 1024
-    static let topKeys = ["listen", "stateDir", "jwtSecretFile", "allowedOrigins", "sseKeepaliveSeconds", "bindAllow",
-                          "destinations", "limits", "users", "hosts"]
+    static let topKeys = ["listen", "stateDir", "jwtSecretFile", "allowedOrigins", "serverNames", "sseKeepaliveSeconds",
+                          "bindAllow", "destinations", "limits", "users", "hosts"]
     static let limitKeys = ["bufferSize", "bufferCount", "maxTunnels", "maxConnectionsPerTunnel", "maxRelays",
                             "buffersPerStream", "receiveWindowBudget"]
 
@@ -71,6 +71,11 @@ public enum ConfigLoader {
         if let origins = o.strings("allowedOrigins") {
             config.allowedOrigins = checked(origins, o.problems, "must be scheme://host[:port] with scheme http or https, without a path") {
                 ConfigSyntax.isOrigin($0)
+            }
+        }
+        if let names = o.strings("serverNames") {
+            config.serverNames = checked(names, o.problems, "must be a host name (no scheme, no port)") {
+                ConfigSyntax.isHostName($0)
             }
         }
         config.sseKeepaliveSeconds = o.integer("sseKeepaliveSeconds", 1...configMaxInteger) ?? config.sseKeepaliveSeconds

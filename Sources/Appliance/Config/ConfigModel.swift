@@ -7,6 +7,9 @@ public struct Config {
     /// nil: the secret lives in `<stateDir>/jwt_secret`.
     public var jwtSecretFile: String?
     public var allowedOrigins: [String] = []
+    /// Host names the appliance answers to besides IP literals, `localhost` and the hosts of `allowedOrigins`
+    /// (`HostPolicy`: DNS rebinding).
+    public var serverNames: [String] = []
     public var sseKeepaliveSeconds: Int = 30
     public var bindAllow: [String] = ["127.0.0.1", "::1"]
     public var destinations = Destinations()

@@ -9,10 +9,12 @@ public final class HTTPServer {
     public struct Settings {
         public var address: SocketAddress
         public var connectionLimit: UInt32 = 1024
-        /// One address cannot hold more than half of the connections (issue #15: 1100 half-sent requests from one
-        /// address took every slot and `/healthz` timed out). A reverse proxy in front counts as one address.
-        public var perIPLimit: UInt32 = 512
-        /// Until a request's headers are complete (slowloris): MHD's daemon-wide idle timeout.
+        /// One address holds at most a quarter of the connections (issue #15: 1100 half-sent requests from one
+        /// address took every slot; issue #24: at a half, two addresses still did), so four are needed to fill
+        /// them. A reverse proxy in front counts as one address (`X-Forwarded-For` is not trusted).
+        public var perIPLimit: UInt32 = 256
+        /// Until a request's headers are complete (slowloris): MHD's daemon-wide idle timeout, and the deadline
+        /// for the whole header (`HeaderDeadlines`), which trickled bytes do not extend.
         public var headerTimeoutSeconds: UInt32 = 10
         /// Idle limit once a request's headers are in (bodies, keep-alive between requests).
         public var timeoutSeconds: UInt32 = 60
@@ -30,6 +32,11 @@ public final class HTTPServer {
     private(set) var requestTimeoutSeconds: UInt32 = 60
     /// Runs deferred answers; nil when its thread could not start (they then run on MHD's thread, as before).
     private(set) var worker: WorkerThread?
+    /// Fed on MHD's thread, expired from `expireHeaders` (the serve loop); a socket is shut down with the lock held,
+    /// and MHD reports a connection closed (which takes the lock) before it closes the socket, so a named
+    /// descriptor is always still this connection's.
+    let deadlineLock = Lock()
+    var deadlines = HeaderDeadlines(deadlineMs: 10_000)
 
     public init(handler: any HTTPHandler) {
         self.handler = handler
@@ -41,17 +48,28 @@ public final class HTTPServer {
         if settings.address.isIPv6 { flags |= CMHD_USE_IPV6 }
         let context = Unmanaged.passUnretained(self).toOpaque()
         requestTimeoutSeconds = settings.timeoutSeconds
+        deadlines = HeaderDeadlines(deadlineMs: Int64(settings.headerTimeoutSeconds) * 1000)
         worker = WorkerThread(capacity: settings.deferredLimit, perKeyLimit: settings.deferredPerAddress)
         daemon = settings.address.withSockaddr { sa, _ -> OpaquePointer? in
             var options = cmhd_options(address: sa, connection_limit: settings.connectionLimit,
                                        per_ip_limit: settings.perIPLimit, timeout_seconds: settings.headerTimeoutSeconds,
-                                       memory_limit: settings.memoryLimit, thread_pool_size: 1)
+                                       memory_limit: settings.memoryLimit, thread_pool_size: 1,
+                                       notify_connection: httpConnectionNotified, notify_cls: context)
             return cmhd_start_daemon(flags, &options, httpAccessHandler, context,
                                      httpRequestCompleted, context)
         }
         guard let daemon else { return nil }
         return cmhd_bound_port(daemon)
     }
+
+    /// Shuts down connections whose request headers are overdue (call every few hundred milliseconds).
+    public func expireHeaders() {
+        deadlineLock.withLock {
+            for fd in deadlines.expired(nowMs: Clock.monotonicMs()) { _ = shutdown(fd, Int32(SHUT_RDWR)) }
+        }
+    }
+
+    func connectionKey(_ connection: OpaquePointer) -> UInt { UInt(bitPattern: Int(bitPattern: connection)) }
 
     public func stop() {
         // Every deferred answer resumes its connection (those still queued with their `instead`): MHD aborts when
@@ -140,6 +158,8 @@ private func httpAccessHandler(
 
     // the headers are complete: from here on the connection gets the ordinary idle limit
     cmhd_set_timeout(connection, server.requestTimeoutSeconds)
+    let key = server.connectionKey(connection)
+    server.deadlineLock.withLock { server.deadlines.headersIn(key) }
     let head = HTTPRequestHead(method: String(cString: method), path: String(cString: url),
                                headers: requestHeaders(connection), remoteAddress: clientAddress(connection))
     switch server.handler.head(head) {
@@ -166,9 +186,40 @@ private func httpRequestCompleted(
     _ cls: UnsafeMutableRawPointer?, _ connection: OpaquePointer?,
     _ conCls: UnsafeMutablePointer<UnsafeMutableRawPointer?>?, _ reason: MHD_RequestTerminationCode
 ) {
+    if let cls, let connection {
+        let server = Unmanaged<HTTPServer>.fromOpaque(cls).takeUnretainedValue()
+        let key = server.connectionKey(connection)
+        // an upgraded connection (answered from its headers) carries no more requests: no header deadline
+        let upgrade = conCls?.pointee.map {
+            Unmanaged<HTTPRequestState>.fromOpaque($0).takeUnretainedValue().decided?.upgrade != nil
+        } ?? false
+        server.deadlineLock.withLock {
+            if upgrade {
+                server.deadlines.upgraded(key)
+            } else {
+                server.deadlines.requestDone(key, nowMs: Clock.monotonicMs())
+            }
+        }
+    }
     guard let conCls, let state = conCls.pointee else { return }
     Unmanaged<HTTPRequestState>.fromOpaque(state).release()
     conCls.pointee = nil
+}
+
+/// MHD's connection start and end: the header deadline's bookkeeping.
+private func httpConnectionNotified(_ cls: UnsafeMutableRawPointer?, _ connection: OpaquePointer?,
+                                    _ socketContext: UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
+                                    _ code: MHD_ConnectionNotificationCode) {
+    guard let cls, let connection else { return }
+    let server = Unmanaged<HTTPServer>.fromOpaque(cls).takeUnretainedValue()
+    let key = server.connectionKey(connection)
+    if Int32(code.rawValue) == CMHD_NOTIFY_STARTED {
+        let fd = cmhd_connection_fd(connection)
+        guard fd >= 0 else { return }
+        server.deadlineLock.withLock { server.deadlines.started(key, fd: fd, nowMs: Clock.monotonicMs()) }
+    } else {
+        server.deadlineLock.withLock { server.deadlines.closed(key) }
+    }
 }
 
 /// Collects the request headers through MHD's iterator.

@@ -61,6 +61,14 @@ public final class Router: HTTPHandler {
             return .respond(Router.error(404, "Not found"))
         }
         guard methods.contains(request.method) else { return .respond(Router.error(405, "Method not allowed")) }
+        // the probes (/healthz, Termix's /health) answer whatever Host names the box: they carry no data
+        if case .healthz = route {} else if case .health = route {} else {
+            let config = context.config.get()
+            if !HostPolicy.allows(host: request.header("Host"), serverNames: config.serverNames,
+                                  allowedOrigins: config.allowedOrigins) {
+                return .respond(Router.error(421, HostPolicy.refusal))
+            }
+        }
         if case .healthz = route {} else if case .health = route {} else if case .page = route {} else {
             var login = false
             if case .login = route { login = true }

@@ -1,7 +1,8 @@
 import Relay
 
 /// Password login for the status page: `POST /users/login` sets the `jwt` cookie and returns the token;
-/// `POST /users/logout` clears it. Failed logins are slowed per user name and per address.
+/// `POST /users/logout` clears it. Failed logins are slowed per address, per name and address, and per name for
+/// addresses that failed themselves (`LoginThrottle`).
 public final class Session {
     public static let tokenTTL: Int64 = 86400
     let throttle = LoginThrottle()
@@ -16,15 +17,24 @@ public final class Session {
 
     public init() {}
 
+    /// The answers of the throttle, one per lock, apart from the busy worker's `Too many login attempts`.
+    static func throttled(_ lock: LoginThrottle.Reason) -> String {
+        switch lock {
+        case .address: return "Too many failed logins from this address"
+        case .user: return "Too many failed logins for this user"
+        case .userFromAddress: return "Too many failed logins for this user from this address"
+        }
+    }
+
     func login(_ request: HTTPRequestHead, body: [UInt8], config: Config, secret: [UInt8]) -> HTTPResponse {
         guard let json = try? JSONParser.parse(body), let username = json["username"]?.stringValue,
               let password = json["password"]?.stringValue, !username.isEmpty, !password.isEmpty else {
             return Router.error(400, "Username and password are required")
         }
         let now = Clock.monotonicMs()
-        let wait = throttle.waitMs(user: username, address: request.remoteAddress, nowMs: now)
-        if wait > 0 {
-            return Router.error(429, "Too many login attempts", headers: [("Retry-After", String((wait + 999) / 1000))])
+        let (wait, lock) = throttle.check(user: username, address: request.remoteAddress, nowMs: now)
+        if wait > 0, let lock {
+            return Router.error(429, Session.throttled(lock), headers: [("Retry-After", String((wait + 999) / 1000))])
         }
         // PBKDF2 costs ~0.1 s of a core (more on a board): it runs on the server's worker, not on the thread that
         // answers every other request (issue #15). A client with logins already waiting is told to retry.
@@ -49,7 +59,7 @@ public final class Session {
             Log.warn("auth.login_failed", [("username", username), ("addr", address)])
             return Router.error(401, "Invalid username or password")
         }
-        throttle.succeeded(user: username, address: address)
+        throttle.succeeded(user: username, address: address, nowMs: now)
         let token = JWT.sign(userId: user.id, secret: secret, now: Clock.unixSeconds(), ttl: Session.tokenTTL)
         Log.info("auth.login", [("user", user.id), ("addr", address)])
         return .json(200, JSONWriter.write(.object([("token", .string(token))])),

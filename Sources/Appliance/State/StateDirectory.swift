@@ -6,7 +6,7 @@ import CLinux
 public final class StateDirectory {
     public let path: String
     /// State files are small (autostart.json lists at most `limits.maxTunnels` tunnels); anything larger is damage.
-    static let readLimit = 1 << 20
+    public static let readLimit = 1 << 20
 
     public init(path: String) {
         self.path = path
@@ -74,10 +74,12 @@ public final class StateDirectory {
         return (secret, true)
     }
 
-    public func readJSON(_ name: String) -> JSONValue? {
+    /// `limit`: the largest file the limits in force allow (at least `readLimit`).
+    public func readJSON(_ name: String, limit: Int = StateDirectory.readLimit) -> JSONValue? {
         guard exists(name) else { return nil }
-        guard let bytes = AtomicFile.read(file(name), limit: StateDirectory.readLimit) else {
-            quarantine(name, problem: "unreadable or larger than \(StateDirectory.readLimit) bytes")
+        let limit = max(limit, StateDirectory.readLimit)
+        guard let bytes = AtomicFile.read(file(name), limit: limit) else {
+            quarantine(name, problem: "unreadable or larger than \(limit) bytes")
             return nil
         }
         do {

@@ -141,8 +141,9 @@ public enum ProbeCommand {
         let handshakeDone = outcome.negotiated != nil
         if handshakeDone {
             switch target.hostKey {
-            case .pinnedKey: text += "host key check: " + (outcome.hostKeyDetail == nil ? "matches the pinned key\n" : "")
-            case .fingerprint: text += "host key check: " + (outcome.hostKeyDetail == nil ? "matches the pinned fingerprint\n" : "")
+            case .pinnedKey: if outcome.hostKeyDetail == nil { text += "host key check: matches the pinned key\n" }
+            case .fingerprint:
+                if outcome.hostKeyDetail == nil { text += "host key check: matches the pinned fingerprint\n" }
             case .knownHosts:
                 if outcome.hostKeyDetail == nil {
                     let after = scratch.flatMap { FileIO.read($0, limit: 16 * 1024 * 1024) }

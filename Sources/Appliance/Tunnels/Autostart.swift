@@ -52,6 +52,42 @@ public struct AutostartState: Equatable {
         if configuredAutoStart && !stopped.contains(name) { stopped.append(name) }
     }
 
+    /// The registry entry of `name` is gone (evicted for room, or its host removed): so is its record.
+    public mutating func forget(_ name: String) {
+        entries.removeAll { $0.name == name }
+    }
+
+    /// At start-up (issue #24): the records the run-time limits allow, whatever wrote the file. Admins' records are
+    /// kept first, so one user's records never cost another's; a non-admin keeps at most `share`, all together at
+    /// most `room`; records of users the configuration no longer has are dropped. Returns the dropped names.
+    public mutating func bound(room: Int, share: Int, isAdmin: (String) -> Bool?) -> [String] {
+        var kept = [Bool](repeating: false, count: entries.count)
+        var perUser: [String: Int] = [:]
+        var total = 0
+        for adminsFirst in [true, false] {
+            for (i, entry) in entries.enumerated() {
+                guard let admin = isAdmin(entry.userId), admin == adminsFirst, total < room else { continue }
+                if !admin {
+                    guard perUser[entry.userId, default: 0] < share else { continue }
+                    perUser[entry.userId, default: 0] += 1
+                }
+                total += 1
+                kept[i] = true
+            }
+        }
+        var dropped: [String] = []
+        var next: [Entry] = []
+        for (i, entry) in entries.enumerated() {
+            if kept[i] { next.append(entry) } else { dropped.append(entry.name) }
+        }
+        entries = next
+        return dropped
+    }
+
+    /// The largest record the connect checks allow (a 512-byte name and two 255-byte hosts, each byte escaped as
+    /// `\u00XX` in the worst case, and the numbers): the file of `maxTunnels` records stays under this times that.
+    public static let maxRecordBytes = 8 << 10
+
     /// Forget names the configuration no longer has.
     public mutating func prune(configured: Set<String>) {
         stopped.removeAll { !configured.contains($0) }

@@ -19,11 +19,23 @@ final class AutostartStore {
         }
     }
 
-    /// At start: configured autoStart tunnels that no user stopped, then the API's autoStart tunnels, each checked
-    /// again against the inventory and permissions of now; with the user each starts as.
-    func load(_ config: Config) -> [(request: ConnectRequest, requester: String)] {
+    /// At start: configured autoStart tunnels that no user stopped, then the API's autoStart tunnels within the
+    /// run-time limits (`AutostartState.bound`: admins' first, a non-admin's share, the room `maxTunnels` leaves
+    /// next to the configured tunnels), each checked again against the inventory and permissions of now; with the
+    /// user each starts as. Records beyond the limits are dropped from the file.
+    func load(_ config: Config, configured: Int) -> [(request: ConnectRequest, requester: String)] {
         guard let state else { return [] }
-        current = state.readJSON(AutostartState.fileName).map { AutostartState.parse($0) } ?? AutostartState()
+        let limit = config.limits.maxTunnels * AutostartState.maxRecordBytes + StateDirectory.readLimit
+        current = state.readJSON(AutostartState.fileName, limit: limit).map { AutostartState.parse($0) }
+            ?? AutostartState()
+        var bounded = current
+        let dropped = bounded.bound(room: max(0, config.limits.maxTunnels - configured),
+                                    share: TunnelManager.userShare(config.limits.maxTunnels),
+                                    isAdmin: { config.user(id: $0)?.admin })
+        for name in dropped {
+            Log.warn("tunnel.autostart_skipped", [("tunnel", name), ("reason", "unknown user or over the limits")])
+        }
+        if !dropped.isEmpty { remember { $0 = bounded } }
         var launches: [(request: ConnectRequest, requester: String)] = []
         for host in config.hosts {
             for (index, tunnel) in host.tunnels.enumerated() where tunnel.autoStart {

@@ -11,12 +11,18 @@ public enum ConnectValidation {
     /// Retry and keepalive numbers above this would overflow the millisecond → nanosecond timer arithmetic
     /// downstream (a trap, not an error, in Swift); no real tunnel needs more.
     static let largestCount = Int(Int32.max)
+    /// tunnels-api.md §4: every status snapshot carries every name, so a name is bounded (UTF-8 bytes).
+    public static let maxNameBytes = 512
+    /// `bindHost` and `targetHost` name an address or a DNS name (at most 253 bytes): longer is not a host, and an
+    /// unbounded field would make autostart.json records unbounded (issue #24).
+    public static let maxHostBytes = 255
 
     public static func validate(body: [UInt8], config: Config, user: User) -> Result<ConnectRequest, APIError> {
         guard !body.isEmpty else { return .failure(invalidConfiguration) }
         let json: JSONValue
         do { json = try JSONParser.parse(body) } catch { return .failure(invalidJSON) }
-        guard json.isObject, let nameText = json["name"]?.stringValue else { return .failure(invalidConfiguration) }
+        guard json.isObject, let nameText = json["name"]?.stringValue, nameText.utf8.count <= maxNameBytes
+        else { return .failure(invalidConfiguration) }
 
         guard let name = TunnelName.parse(nameText),
               decimalText(json["sourceHostId"]) == name.parts[0],
@@ -120,7 +126,7 @@ public enum ConnectValidation {
 
     static func text(_ value: JSONValue?, emptyOrAbsent: String) -> String? {
         guard let value = given(value) else { return emptyOrAbsent }
-        guard let text = value.stringValue else { return nil }
+        guard let text = value.stringValue, text.utf8.count <= maxHostBytes else { return nil }
         return text.isEmpty ? emptyOrAbsent : text
     }
 

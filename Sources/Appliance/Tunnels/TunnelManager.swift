@@ -62,9 +62,11 @@ public final class TunnelManager {
         // synchronously: the registry holds the configured tunnels before the HTTP server answers anything
         return reactor.call { [self] in
             self.reactor.setTick { [self] in self.tick() }
-            self.registerConfigured()
+            let configured = self.registerConfigured()
             self.publish()
-            for (request, requester) in self.autostart.load(self.config) { self.launch(request, requester: requester) }
+            for (request, requester) in self.autostart.load(self.config, configured: configured.count) {
+                self.launch(request, requester: requester)
+            }
         }
     }
 
@@ -258,8 +260,10 @@ public final class TunnelManager {
         return entry
     }
 
+    /// The entry leaves the registry, and its autostart record with it (issue #24: records stay within the limits).
     private func remove(_ entry: TunnelEntry) {
         run(entry, .abandon)
+        autostart.remember { $0.forget(entry.name) }
         entries[entry.name] = nil
         order.removeAll { $0 == entry.name }
         publish()

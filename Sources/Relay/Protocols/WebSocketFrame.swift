@@ -157,6 +157,9 @@ public enum WebSocketFrame {
 
         public init(maxText: Int) { self.maxText = maxText }
 
+        /// Text of an unfinished message held now.
+        public var buffered: Int { text.count }
+
         /// What a data frame carries (`kind` .text or .binary), or why it breaks the rules.
         public struct Begun {
             public var kind: Opcode

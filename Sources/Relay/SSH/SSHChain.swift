@@ -83,6 +83,7 @@ public final class SSHChain {
                                  onUp: { [self] in self.innerUp() },
                                  onDown: { [self] reason in self.fail(reason, inner: true) })
         inner = session
+        session.carrier = outer     // its round trip is the outer session's: a socketpair has none
         // a name is resolved by the outer server, as `ssh -J` does
         let carried = outer.channels.carry(fd: ends[0], host: innerTarget.knownHostsName, port: Int(innerTarget.port)) { [self] why in
             self.carrierRefusal = why

@@ -278,9 +278,17 @@ public final class SSHSession {
 
     var outputBlocked: Bool { (io?.pending ?? 0) > SSHIO.highWater }
 
-    /// The round trip of the session's TCP path in µs (the kernel's minimum RTT seen); -1 when the transport is not
-    /// TCP (a managed tunnel's inner session) or the kernel does not say; nil before the socket exists.
-    public var linkRTTMicros: Int64? { io.map { cl_tcp_rtt_us($0.fd) } }
+    /// The round trip of the session's TCP path in µs (the kernel's minimum RTT seen); -1 when the kernel does not
+    /// say; nil before the socket exists. A session carried in another's channel (`carrier`: a managed tunnel's
+    /// inner session, over a socketpair) has no TCP path of its own and takes its carrier's (issue #24: counted as
+    /// a long link, a managed tunnel on loopback took every wide window).
+    public var linkRTTMicros: Int64? {
+        if let carrier { return carrier.linkRTTMicros }
+        return io.map { cl_tcp_rtt_us($0.fd) }
+    }
+
+    /// The session whose channel carries this one's transport (set before `start(connectedFd:)`).
+    public var carrier: SSHSession?
 
     /// Progresses every stream until no new bytes arrive: libssh2 files what one channel's read pulled in under
     /// other channels, where epoll cannot see it.

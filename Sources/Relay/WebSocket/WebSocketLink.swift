@@ -52,6 +52,10 @@ public final class WebSocketLink {
     private var busy = false
     private var drainArmed = false
 
+    /// Where unfinished text is charged, and as whom (set by the owner before `start`; nil: not charged).
+    public var textBudget: (budget: TextBudget, key: String)?
+    private var textCharged = 0
+
     /// A complete text message (UTF-8 checked, at most 1 MiB).
     public var onText: (([UInt8]) -> Void)?
     /// Text output fell below `lowWater` after having passed `highWater`.
@@ -204,6 +208,10 @@ public final class WebSocketLink {
         while !inputPaused && !streamBlocked && !ended && !broken && !outputBacklogged {
             let event = reader.next(rx.unread)
             rx.use(event.used)
+            if !chargeText() {
+                fail(WebSocketFrame.Failure(code: Codes.tryAgainLater, reason: "too much unfinished text"))
+                continue
+            }
             switch event.kind {
             case .more:
                 return true
@@ -241,9 +249,25 @@ public final class WebSocketLink {
         return taken
     }
 
+    /// Charges the text the reader holds now; false when the budget has no room for its growth.
+    private func chargeText() -> Bool {
+        guard let (budget, key) = textBudget else { return true }
+        let now = reader.heldText
+        guard now != textCharged else { return true }
+        guard budget.change(key, by: now - textCharged) else { return false }
+        textCharged = now
+        return true
+    }
+
+    private func releaseText() {
+        if let (budget, key) = textBudget, textCharged != 0 { _ = budget.change(key, by: -textCharged) }
+        textCharged = 0
+    }
+
     private func fail(_ failure: WebSocketFrame.Failure) {
         broken = true
         reader.abandon()
+        releaseText()
         guard !closeSent else { return }
         beginClose(failure.code, failure.reason)
     }
@@ -340,6 +364,8 @@ public final class WebSocketLink {
     private func end() {
         guard !ended else { return }
         ended = true
+        reader.abandon()
+        releaseText()
         if fdMask != 0 { reactor.unwatch(fd) }
         fdMask = 0
         bridged?.end()

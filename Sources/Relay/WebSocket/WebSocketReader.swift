@@ -83,8 +83,15 @@ public struct WebSocketReader {
         }
     }
 
-    /// After a protocol failure nothing that follows is read as frames.
-    public mutating func abandon() { frame = nil }
+    /// After a protocol failure nothing that follows is read as frames (and no text is held any more).
+    public mutating func abandon() {
+        frame = nil
+        payload = []
+        assembler = WebSocketFrame.Assembler(maxText: maxFrame)
+    }
+
+    /// Bytes of text held now: the frame being read and the message's earlier fragments (issue #24).
+    public var heldText: Int { (frame != nil && kind == .text ? payload.count : 0) + assembler.buffered }
 
     private mutating func complete(_ header: WebSocketFrame.Header, used: Int) -> Event {
         frame = nil

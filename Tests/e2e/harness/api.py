@@ -72,8 +72,9 @@ def request(port, method, path, body=None, token=None, cookie=None, headers=None
 class SSEStream:
     """Reads a text/event-stream over a raw socket, keeping the exact bytes (chunked transfer decoded)."""
 
-    def __init__(self, port, token, path="/ssh/tunnel/status/stream", read=True):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    def __init__(self, port, token, path="/ssh/tunnel/status/stream", read=True, source=None):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10,
+                                             source_address=(source, 0) if source else None)
         if not read:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         self.sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n".encode())
