@@ -6,7 +6,7 @@ import CLinux
 /// `allow` lets through are tried in the resolver's order, each with a non-blocking connect for at most
 /// `perAddressMs`, until one answers. Reactor thread only; `done` runs exactly once unless `cancel` came first.
 public final class Dialer {
-    /// Why a dial failed (`connected` when it did not). A raw-value kind, not a payload enum (see SSHForward).
+    /// Why a dial failed (`connected` when it did not). A raw-value kind, as RelayFailure's.
     public enum Kind: UInt8 { case connected, unresolved, notAllowed, refused, failed, timedOut }
 
     public struct Outcome {

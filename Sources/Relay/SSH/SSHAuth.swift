@@ -1,11 +1,11 @@
 import CLinux
 import CSSH2
 
-/// What to log in with. A struct rather than an enum with payloads: measured again after the swift_bridgeObjectRetain
-/// fix (issue #13), the enum form (`none`, `password(String)`, `privateKey(key:passphrase:keyType:)`) built with
-/// Embedded Swift 6.3.1 -Osize failed every login on aarch64 and x86_64, with Sources/CSupport/EmbeddedRuntimeFixes.c
-/// in place: `guard case .password(let secret) = credentials` did not match what a `switch` over the same value had
-/// taken as `.password` (likewise `.privateKey`). The product build is the one that ships.
+/// What to log in with. A struct: its enum form (`none`, `password(String)`, `privateKey(…)`) failed every login in
+/// the Embedded -Osize product after the issue #13 fix, which was read as a miscompiled payload-enum switch. Issue #25
+/// traced that kind of failure to same-named constant arrays across modules (`SSHAuth.next`'s method lists are
+/// such arrays; tools/embedded-runtime-check), which the product build now refuses; the enum form was not measured
+/// again.
 public struct SSHCredentials {
     public enum Kind { case anonymous, password, privateKey }
 

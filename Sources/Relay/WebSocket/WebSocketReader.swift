@@ -3,7 +3,8 @@
 /// to its stream without a copy and says how much was taken (`took`); what a stream could not take stays in the
 /// buffer, already unmasked. Control frames and text messages come out whole (text at most `maxText`, UTF-8 checked).
 public struct WebSocketReader {
-    /// A plain struct, not an enum with payloads (the Embedded -Osize build mis-takes cases of those: architecture.md).
+    /// A plain struct with a kind (written when payload enums were thought unsafe in the Embedded build; issue #25
+    /// found the real defect elsewhere: tools/embedded-runtime-check).
     public struct Event {
         public enum Kind { case more, frame, binary, text, ping, close, failure }
         public var kind: Kind
