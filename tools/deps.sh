@@ -29,7 +29,7 @@ quiet() {
 
 HOST_PACKAGES="make file curl xz-utils dpkg-dev patch pkg-config qemu-user-static openssh-server openssh-client \
   socat python3 python3-pip netcat-openbsd procps iproute2 iptables wrk jq systemd util-linux chromium chromium-driver \
-  dropbear-bin"
+  dropbear-bin debootstrap fdisk e2fsprogs qemu-utils qemu-system-arm qemu-system-x86 ipxe-qemu"
 
 host() {
   local missing=()

@@ -340,7 +340,7 @@ def test_power_cuts(box):
     g = box.g
     n = rounds(g.arch)
     rng = random.Random(int(os.environ.get("SLUICE_BOOT_SEED") or time.time()))
-    boot_times, files_checked, fsck_lines = [], 0, []
+    boot_times, files_checked, fsck_lines, writes = [], 0, [], []
     data = box.data_name()
     for r in range(n):
         before = json.loads(g.sh("cat /var/lib/sluice/autostart.json"))
@@ -362,6 +362,8 @@ def test_power_cuts(box):
         got = frozenset(t["body"]["name"] for t in saved["tunnels"])
         possible = churn.states[churn.acked:]
         assert got in possible, (r, sorted(got), [sorted(s) for s in possible], churn.acked, len(churn.states))
+        writes.append(f"{churn.acked} answered, file = state {churn.states.index(got, churn.acked)}"
+                      f"/{len(churn.states) - 1}")
         # known_hosts: whole lines, known keys, every host seen connected, no host never tried
         known = parse_known_hosts(g.sh("cat /var/lib/sluice/known_hosts"), box.sshd)
         tried = set(range(0, 3 + 2 * r))
@@ -380,14 +382,18 @@ def test_power_cuts(box):
         box.checked_transfer(64 * 1024)
     measure(f"{g.arch}.power_cut_rounds", n)
     measure(f"{g.arch}.power_cut_files_checked", files_checked)
+    measure(f"{g.arch}.power_cut_state_requests", writes)
     measure(f"{g.arch}.power_cut_boot_to_active_s", [round(t, 1) for t in boot_times])
     measure(f"{g.arch}.power_cut_fsck_at_boot_sample", fsck_lines[-3:])
     # finally a clean shutdown, and the data partition checked from the host
     g.shutdown()
     start, size = partitions(g.image)["sluice-data"]
     part = os.path.join(g.dir, "data.raw")
-    subprocess.run(["qemu-img", "dd", "-f", "qcow2", "-O", "raw", "bs=1M", f"skip={start // 1048576}",
-                    f"count={size // 1048576}", f"if={g.disk}", f"of={part}"], check=True)
+    whole = os.path.join(g.dir, "disk.raw")
+    subprocess.run(["qemu-img", "convert", "-f", "qcow2", "-O", "raw", g.disk, whole], check=True)
+    subprocess.run(["dd", f"if={whole}", f"of={part}", "bs=1M", f"skip={start // 1048576}",
+                    f"count={size // 1048576}", "status=none"], check=True)
+    os.unlink(whole)
     fsck = subprocess.run(["e2fsck", "-fn", part], capture_output=True, text=True)
     assert fsck.returncode == 0, fsck.stdout + fsck.stderr
     measure(f"{g.arch}.final_e2fsck", fsck.stdout.strip().splitlines()[-1])

@@ -15,6 +15,7 @@ from vm import Guest, partitions
 BOOT_TIMEOUT = {"arm64": 240, "amd64": 90}
 DEB_HOST = "10.0.2.101"      # guestfwd that serves the newer .deb to the guest (one `cat` per connection)
 BINARY = {"amd64": "build/x86_64/sluice", "arm64": "build/aarch64/sluice"}
+TARGET = {"amd64": "x86_64", "arm64": "aarch64"}
 
 
 @pytest.mark.parametrize("arch", ["arm64", "amd64"])
@@ -46,7 +47,7 @@ def test_no_data_partition_tmpfs_fallback(arch):
 
 def build_deb(arch, version, outdir):
     script = os.environ.get("SLUICE_BUILD_DEB") or os.path.join(ROOT, "tools", "build-deb.sh")
-    out = subprocess.run([script, arch, os.path.join(ROOT, BINARY[arch]), outdir, version], check=True,
+    out = subprocess.run([script, TARGET[arch], os.path.join(ROOT, BINARY[arch]), outdir, version], check=True,
                          capture_output=True, text=True).stdout.strip().splitlines()[-1]
     assert os.path.exists(out), out
     return out
