@@ -55,6 +55,9 @@ grep -q '"0.0.0.0:30003"' "$root/etc/sluice/sluice.json" || { log "could not set
 chroot "$root" /usr/bin/sluice check --config /etc/sluice/sluice.json >&2
 chroot "$root" systemctl is-enabled sluice.service >/dev/null || { log "sluice.service not enabled by the package"; exit 1; }
 mkdir -p "$root/var/lib/sluice"
+# not on an appliance with a read-only root and a serial console: e2fsprogs' scrub of LVM snapshots, and gettys on
+# virtual terminals (they cost 10 and 4 s of an emulated boot)
+chroot "$root" systemctl mask e2scrub_reap.service e2scrub_all.timer getty-static.service >&2
 # fstab here, not in the cached base: the data partition's line is image/fstab.sluice's
 {
   echo "# / is read-only: Sluice writes only /var/lib/sluice (the data partition below, else a tmpfs)"

@@ -5,6 +5,7 @@ host reaches it only through the restricted user-mode network's forwards and the
 Split: the emulated arm64 guest always runs boot, API, tunnel, read-only root, power cuts (a few) and the tmpfs
 fallback; the long stages (watchdog soak, package life, the many power-cut rounds) run on the amd64 KVM guest where
 KVM works, else on the arm64 guest (conftest.heavy_arch), so every machine runs each stage once."""
+import hashlib
 import json
 import os
 import random
@@ -19,19 +20,22 @@ from conftest import heavy_arch, measure, need_arch
 from harness.api import request, token_for
 from harness.flavour import login_key
 from harness.servers import send_and_checksum
-from vm import SSH_ADDR, Guest, partitions
+from vm import ROOT, SSH_ADDR, Guest, partitions
 
 ARCHES = ["arm64", "amd64"]
 TUNNEL_PORT = 18080          # the checked-data tunnel's listener in the guest (forwarded from the host)
 CHURN_BASE = 19000           # listeners of the power-cut rounds' tunnels (guest loopback)
 SSH_PORT_BASE = 2200         # 10.0.2.100:<2200+i> → the harness sshd: a new host (a new known_hosts entry) each
 WATCHDOG_SEC = 30
+DEB_HOST = "10.0.2.101"      # guestfwd that serves a newer .deb to the guest (one `cat` per connection)
+BINARY = {"amd64": "build/x86_64/sluice", "arm64": "build/aarch64/sluice"}
+TARGET = {"amd64": "x86_64", "arm64": "aarch64"}
 BOOT_TIMEOUT = {"arm64": 240, "amd64": 90}
 
 
 def rounds(arch):
     if arch == heavy_arch():
-        default = 20 if arch == "amd64" else 3
+        default = 20 if arch == "amd64" else 2
         return int(os.environ.get("SLUICE_BOOT_ROUNDS") or default)
     return int(os.environ.get("SLUICE_BOOT_ROUNDS_LIGHT") or 2)
 
@@ -120,7 +124,6 @@ class Box:
 
     def checked_transfer(self, size=256 * 1024):
         payload = os.urandom(size)
-        import hashlib
         n, digest = send_and_checksum(self.g.fwd[TUNNEL_PORT], payload, timeout=120)
         assert (n, digest) == (size, hashlib.sha256(payload).hexdigest())
 
@@ -133,7 +136,6 @@ def ready_times(g):
 def root_writes(g):
     """Sectors written to the root partition since boot (block layer counters)."""
     dev = g.sh("findmnt -no SOURCE /").strip()
-    name = os.path.basename(os.path.realpath(dev)) if dev.startswith("/dev/") else dev
     name = g.sh(f"basename $(readlink -f {dev})").strip()
     fields = g.sh(f"cat /sys/class/block/{name}/stat").split()
     return int(fields[6])
@@ -147,6 +149,8 @@ def box(request, sshd, sink):
     g = Guest(arch, guest_ports=[TUNNEL_PORT], ssh_port=sshd.port,
               ssh_ports=[SSH_PORT_BASE + i for i in range(1, n_hosts)])
     b = Box(g, sshd, sink, n_hosts)
+    b.new_deb = os.path.join(g.dir, "new.deb")
+    g.net += f",guestfwd=tcp:{DEB_HOST}:80-cmd:cat {b.new_deb}"
     started = time.monotonic()
     g.boot()
     g.wait_agent(BOOT_TIMEOUT[arch])
@@ -335,8 +339,7 @@ def parse_known_hosts(text, sshd):
 def test_power_cuts(box):
     """qemu SIGKILLed while Sluice writes state, then booted again, ROUNDS times: autostart.json is exactly the state
     before or after the request in flight (never torn, never older than an answered request); known_hosts parses, holds
-    every host seen connected and nothing else; the data partition's fsck at boot succeeds; the tunnels come back.
-    At the end, a clean shutdown and e2fsck -fn of the data partition from the host."""
+    every host seen connected and nothing else; the data partition's fsck at boot succeeds; the tunnels come back."""
     g = box.g
     n = rounds(g.arch)
     rng = random.Random(int(os.environ.get("SLUICE_BOOT_SEED") or time.time()))
@@ -385,7 +388,70 @@ def test_power_cuts(box):
     measure(f"{g.arch}.power_cut_state_requests", writes)
     measure(f"{g.arch}.power_cut_boot_to_active_s", [round(t, 1) for t in boot_times])
     measure(f"{g.arch}.power_cut_fsck_at_boot_sample", fsck_lines[-3:])
-    # finally a clean shutdown, and the data partition checked from the host
+
+
+def build_deb(arch, version, outdir):
+    script = os.environ.get("SLUICE_BUILD_DEB") or os.path.join(ROOT, "tools", "build-deb.sh")
+    out = subprocess.run([script, TARGET[arch], os.path.join(ROOT, BINARY[arch]), outdir, version], check=True,
+                         capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    assert os.path.exists(out), out
+    return out
+
+
+def test_package_upgrade_remove_purge(box):
+    """In the booted image (root remounted read-write for the step): an upgrade to a newer build of the .deb keeps the
+    edited conffile and the state and restarts the service; `apt-get remove` stops it and keeps the configuration;
+    `apt-get purge` removes the configuration, the user and the state."""
+    g = box.g
+    if g.arch != heavy_arch():
+        pytest.skip(f"the package life stage runs on the {heavy_arch()} guest")
+    old = g.sh("dpkg-query -W -f '${Version}' sluice").strip()
+    new = old + "+boottest1"
+    built = build_deb(g.arch, new, g.dir)
+    os.rename(built, box.new_deb)
+    digest = hashlib.sha256(open(box.new_deb, "rb").read()).hexdigest()
+    conf_before = g.sh("sha256sum < /etc/sluice/sluice.json")
+    # the configuration is an edited conffile (the test's hosts): dpkg must keep it
+    conffiles = g.sh("dpkg-query -W -f '${Conffiles}' sluice").split()
+    assert conffiles[0] == "/etc/sluice/sluice.json"
+    assert conffiles[1] != g.sh("md5sum < /etc/sluice/sluice.json").split()[0]
+    secret = g.sh("cat /var/lib/sluice/jwt_secret")
+    pid0 = g.unit()["MainPID"]
+    g.sh("mount -o remount,rw /")
+    try:
+        g.sh(f"cat < /dev/tcp/{DEB_HOST}/80 > /run/new.deb")
+        assert g.sh("sha256sum < /run/new.deb").split()[0] == digest
+        t0 = time.monotonic()
+        g.sh("DEBIAN_FRONTEND=noninteractive dpkg -i --force-confold /run/new.deb", timeout=300)
+        measure(f"{g.arch}.package_upgrade_s", round(time.monotonic() - t0, 1))
+        assert g.sh("dpkg-query -W -f '${Version}' sluice") == new
+        assert g.sh("sha256sum < /etc/sluice/sluice.json") == conf_before
+        u = g.wait_active(60)
+        assert u["MainPID"] != pid0, "not restarted on upgrade"
+        assert g.sh("cat /var/lib/sluice/jwt_secret") == secret
+        box.wait_connected([box.data_name()], 120)     # the autoStart tunnel, after the restart
+        # remove: stopped, configuration and state kept
+        g.sh("DEBIAN_FRONTEND=noninteractive apt-get remove -y -q sluice", timeout=300)
+        assert g.run("systemctl is-active sluice")[1].strip() in ("inactive", "failed", "unknown")
+        assert g.run("pgrep -x sluice")[0] != 0
+        assert g.sh("dpkg-query -W -f '${Status}' sluice") == "deinstall ok config-files"
+        assert g.sh("sha256sum < /etc/sluice/sluice.json") == conf_before
+        assert g.run("test -e /usr/bin/sluice")[0] != 0
+        assert g.sh("cat /var/lib/sluice/jwt_secret") == secret
+        # purge: configuration, user and state gone
+        g.sh("DEBIAN_FRONTEND=noninteractive apt-get purge -y -q sluice", timeout=300)
+        assert g.run("getent passwd sluice")[0] != 0
+        assert g.run("getent group sluice")[0] != 0
+        assert g.run("test -e /etc/sluice/sluice.json")[0] != 0
+        assert g.sh("ls -A /var/lib/sluice | grep -v '^lost+found$' || true").strip() == ""
+        assert g.run("dpkg-query -W -f '${Status}' sluice 2>/dev/null")[1].strip() in ("", "unknown ok not-installed")
+    finally:
+        g.sh("sync; mount -o remount,ro /")
+
+
+def test_clean_shutdown_data_partition_fsck(box):
+    """After all of it: a clean shutdown, and e2fsck -fn of the data partition from the host finds it clean."""
+    g = box.g
     g.shutdown()
     start, size = partitions(g.image)["sluice-data"]
     part = os.path.join(g.dir, "data.raw")

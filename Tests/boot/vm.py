@@ -4,7 +4,6 @@ sshd, and the image's test agent on a virtio-serial socket (image/sluice-agent) 
 import base64
 import json
 import os
-import re
 import shutil
 import signal
 import socket
