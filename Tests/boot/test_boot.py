@@ -360,7 +360,9 @@ def test_power_cuts(box):
         g.wait_active(BOOT_TIMEOUT[g.arch])
         boot_times.append(time.monotonic() - t0)
         # autostart.json: one of the states the requests went through, not older than the last answered one
-        text = g.sh("cat /var/lib/sluice/autostart.json")
+        rc, text = g.run("cat /var/lib/sluice/autostart.json")
+        assert rc == 0, (f"round {r}: autostart.json missing after the power cut ({churn.acked} requests answered)\n"
+                         + g.run("ls -la --full-time /var/lib/sluice")[1] + g.journal("-u sluice")[-3000:])
         saved = json.loads(text)
         got = frozenset(t["body"]["name"] for t in saved["tunnels"])
         possible = churn.states[churn.acked:]
