@@ -359,10 +359,15 @@ def test_power_cuts(box):
         g.wait_agent(BOOT_TIMEOUT[g.arch])
         g.wait_active(BOOT_TIMEOUT[g.arch])
         boot_times.append(time.monotonic() - t0)
+        # the data partition, not the tmpfs fallback (which a boot slower than fstab's device timeout would get)
+        fs = g.sh("findmnt -no FSTYPE /var/lib/sluice").strip()
+        assert fs == "ext4", (f"round {r}: /var/lib/sluice is {fs} after {boot_times[-1]:.0f} s of boot\n"
+                              + g.journal("-u var-lib-sluice.mount -u sluice-state-fallback")[-2000:])
         # autostart.json: one of the states the requests went through, not older than the last answered one
         rc, text = g.run("cat /var/lib/sluice/autostart.json")
         assert rc == 0, (f"round {r}: autostart.json missing after the power cut ({churn.acked} requests answered)\n"
-                         + g.run("ls -la --full-time /var/lib/sluice")[1] + g.journal("-u sluice")[-3000:])
+                         + g.run("findmnt /var/lib/sluice; ls -la --full-time /var/lib/sluice")[1]
+                         + g.journal("-u sluice -u var-lib-sluice.mount -u sluice-state-fallback")[-3000:])
         saved = json.loads(text)
         got = frozenset(t["body"]["name"] for t in saved["tunnels"])
         possible = churn.states[churn.acked:]
