@@ -33,10 +33,10 @@ quiet() {
 BUILD_PACKAGES="make file curl xz-utils dpkg-dev patch pkg-config binutils libc6-dev libgcc-12-dev libstdc++-12-dev \
   libncurses6 libcurl4 libxml2 zlib1g-dev"
 # testing: the e2e peers and tools; pytest and its friends go into build/venv (python3-venv), never into the system
-# python3, which Debian 12 keeps externally managed (PEP 668)
+# python3, which Debian 12 keeps externally managed (PEP 668); the packages and the booted images (boot-test)
 HOST_PACKAGES="$BUILD_PACKAGES qemu-user-static openssh-server openssh-client \
   socat python3 python3-venv netcat-openbsd procps iproute2 iptables wrk jq systemd util-linux chromium chromium-driver \
-  dropbear-bin dnsmasq-base lintian man-db"
+  dropbear-bin dnsmasq-base lintian man-db debootstrap fdisk e2fsprogs qemu-utils qemu-system-arm qemu-system-x86 ipxe-qemu"
 
 host() {
   local mode=${1:-all} missing=() wanted=$HOST_PACKAGES
