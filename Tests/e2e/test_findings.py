@@ -172,9 +172,11 @@ def test_sse_has_connection_keep_alive(appliance):
 
 # 13. Termix's desktop client probes GET /health.
 def test_health_alias(appliance):
+    """Termix's server probe reads /health as JSON (issue #23); /healthz stays plain text."""
     r = request(appliance.port, "GET", "/health")
-    assert r.status == 200 and r.body == b"ok"
+    assert r.status == 200 and json.loads(r.body) == {"status": "ok"}
     assert request(appliance.port, "HEAD", "/health").status == 200
+    assert request(appliance.port, "GET", "/healthz").body == b"ok"
 
 
 # 6. Cross-site POSTs: a cookie-authenticated POST from a foreign Origin, or one that is not JSON, is refused.
@@ -457,16 +459,19 @@ def test_unreadable_key_reason_has_no_path(sluice_bin, sshd, tmp_path):
 
 
 # 9. A host name in `ip` used to pass `sluice check` and then never connect: it is refused up front.
-def test_check_refuses_host_name_as_ip(sluice_bin, tmp_path):
+def test_check_takes_host_names_as_ip_and_refuses_malformed_ones(sluice_bin, tmp_path):
+    """hosts[].ip is an IP literal or a DNS name (issue #23, appliance.md §2), checked without resolving it."""
     import subprocess
     from harness.appliance import write_config
     path, config = write_config(str(tmp_path))
-    config["hosts"][1]["ip"] = "edge.example.org"
-    with open(path, "w") as f:
-        json.dump(config, f)
-    r = subprocess.run([*command(sluice_bin), "check", "--config", path], capture_output=True, text=True, timeout=30)
-    assert r.returncode == 1, (r.stdout, r.stderr)
-    assert "hosts[1].ip: must be an IP address" in r.stdout + r.stderr
+    for name, valid in [("edge.example.org", True), ("edge.", True), ("edge_1.example.org", False)]:
+        config["hosts"][1]["ip"] = name
+        with open(path, "w") as f:
+            json.dump(config, f)
+        r = subprocess.run([*command(sluice_bin), "check", "--config", path], capture_output=True, text=True,
+                           timeout=30)
+        assert r.returncode == (0 if valid else 1), (name, r.stdout, r.stderr)
+        assert ("hosts[1].ip: must be an IP address or a host name" in r.stdout + r.stderr) == (not valid), name
 
 
 # 14. After POST /ssh/tunnel/disconnect of a remote tunnel, the server's listener is gone by the time the answer
