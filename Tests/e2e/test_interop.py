@@ -61,11 +61,27 @@ def client_key(label, server):
     return server.keys["rsa_pem" if "mbedtls" in label else "ecdsa256"]
 
 
-def echo_round_trip(port, size=4096):
+def echo_round_trip(port, size=4096, app=None):
     data = os.urandom(size)
     with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
         s.sendall(data)
-        assert recv_exact(s, size) == data
+        got = recv_exact(s, size)
+    assert got == data, echo_mismatch(data, got, app)
+
+
+def echo_mismatch(sent, got, app=None):
+    """What a failed echo got back, enough to tell the causes apart (a one-time failure under load, Dec 2026, showed
+    only pytest's 30-character repr): how many bytes before EOF, whether the echo is in there shifted (stray bytes
+    before it) or cut, the first bytes of each side, and the product's log (a session that failed right after, e.g.
+    on bytes that were not SSH, says so there)."""
+    shift = got.find(sent[:16]) if len(sent) >= 16 else -1
+    lines = [f"got {len(got)} of {len(sent)} bytes before EOF or the size",
+             f"sent[:32] {sent[:32].hex()}", f"got[:32]  {got[:32].hex()}",
+             f"sent's first 16 bytes found in got at {shift}" if shift >= 0 else "sent's first 16 bytes not in got",
+             f"got is a prefix of sent: {sent.startswith(got)}"]
+    if app is not None:
+        lines.append(app.sluice.log()[-3000:])
+    return "\n".join(lines)
 
 
 class IdleCase:
@@ -155,7 +171,7 @@ def test_idle_tunnel_survives_client_alive_probes(idle_cases, label):
     assert set(statuses) == {"connected"}, (statuses, case.app.sluice.log()[-3000:])
     with open(case.probing.log) as f:
         assert "Timeout, client not responding" not in f.read()
-    echo_round_trip(case.probe_port)
+    echo_round_trip(case.probe_port, app=case.app)
 
 
 @pytest.mark.timing
@@ -169,7 +185,7 @@ def test_idle_session_reads_its_transport(idle_cases, label):
     assert queues, "no SSH client socket seen by ss"
     print(f"{label}: receive queue over {samples[-1][0]:.0f} s: max {max(queues)} bytes, {len(queues)} samples")
     assert max(queues) < QUEUE_LIMIT, samples
-    echo_round_trip(case.stock_port)
+    echo_round_trip(case.stock_port, app=case.app)
 
 
 # --- the interop matrix ---------------------------------------------------------------------------------------------
