@@ -21,10 +21,10 @@ public final class Reactor {
         epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
         wakeFd = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
         tickFd = timerfd_create(CLOCK_MONOTONIC, Int32(TFD_CLOEXEC | TFD_NONBLOCK))
-        guard epoll >= 0, wakeFd >= 0, tickFd >= 0 else {
-            for fd in [epoll, wakeFd, tickFd] where fd >= 0 { close(fd) }
-            return nil
-        }
+        // on failure deinit closes what was opened: a class's deinit runs after a failable init that had set every
+        // property returns nil, so closing here too would close each number twice (and the second close can take a
+        // descriptor another thread has just been given)
+        guard epoll >= 0, wakeFd >= 0, tickFd >= 0 else { return nil }
         var spec = itimerspec()
         spec.it_interval.tv_sec = tickMilliseconds / 1000
         spec.it_interval.tv_nsec = (tickMilliseconds % 1000) * 1_000_000
@@ -35,9 +35,7 @@ public final class Reactor {
     }
 
     deinit {
-        close(epoll)
-        close(wakeFd)
-        close(tickFd)
+        for fd in [epoll, wakeFd, tickFd] where fd >= 0 { close(fd) }
     }
 
     private func addToEpoll(_ fd: Int32, _ events: UInt32) {
