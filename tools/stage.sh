@@ -20,10 +20,12 @@ table() {
   if [ -s "$counts" ]; then
     local p=0 f=0 s=0 pass passed failed skipped
     printf '\n%-34s %7s %7s %7s\n' "pytest pass" "passed" "failed" "skipped"
+    # a pass may be run as two pytest invocations (its parallel part and its `alone` part): one row per pass
     while IFS=$'\t' read -r pass passed failed skipped; do
       printf '%-34s %7s %7s %7s\n' "$pass" "$passed" "$failed" "$skipped"
       p=$((p + passed)); f=$((f + failed)); s=$((s + skipped))
-    done < "$counts"
+    done < <(awk -F'\t' '!($1 in p) {order[n++] = $1} {p[$1] += $2; f[$1] += $3; s[$1] += $4}
+                         END {for (i = 0; i < n; i++) printf "%s\t%d\t%d\t%d\n", order[i], p[order[i]], f[order[i]], s[order[i]]}' "$counts")
     printf 'pytest: %d passed, %d failed, %d skipped\n' "$p" "$f" "$s"
   fi
 }

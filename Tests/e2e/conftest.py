@@ -23,6 +23,8 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "once: independent of the binary under test; runs in the first pass only")
     config.addinivalue_line("markers", "timing: waits out a timer or measures time, fds or RSS; not against the "
                                        "sanitizer build (docs/architecture.md, Tests: which pass runs what)")
+    config.addinivalue_line("markers", "alone: moves bulk data or needs RSS to settle: runs after a pass's parallel "
+                                       "part, with no other test beside it (Makefile E2E_PASS)")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -118,7 +120,10 @@ def no_secret_in_any_output():
 
 
 def pytest_terminal_summary(terminalreporter):
-    """Each pass's counts for the table at the end of `make test` (tools/stage.sh table)."""
+    """Each pass's counts for the table at the end of `make test` (tools/stage.sh table): written by the controller
+    only (pytest-xdist workers report their own share to it)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return
     stats = terminalreporter.stats
     passed, skipped = len(stats.get("passed", [])), len(stats.get("skipped", []))
     failed = len(stats.get("failed", [])) + len(stats.get("error", []))

@@ -140,12 +140,14 @@ def with_port(message, marker):
 # ---------------------------------------------------------------------------------------------- data, each way
 
 @pytest.mark.parametrize("host", [EDGE, APPLIANCE], ids=["via-ssh", "via-appliance"])
+@pytest.mark.alone
 def test_local_64mib_each_way(appliance, host):
     upload(appliance, with_port(local_open(host, "PORT"), 'SINK'))
     download(appliance, with_port(local_open(host, "PORT"), 'SOURCE'))
 
 
 @pytest.mark.parametrize("host", [EDGE, APPLIANCE], ids=["via-ssh", "via-appliance"])
+@pytest.mark.alone
 def test_dynamic_64mib_each_way(appliance, host):
     upload(appliance, with_port(dynamic_open(host, "127.0.0.1", "PORT"), 'SINK'))
     download(appliance, with_port(dynamic_open(host, "127.0.0.1", "PORT"), 'SOURCE'))

@@ -223,6 +223,7 @@ def test_disconnect_closes_listener_and_reconnect_rebinds(app, echo_server):
     disconnect(app, name)
 
 
+@pytest.mark.alone
 def test_200_parallel_connections(app, echo_server):
     name, port = tunnel(app, endpoint_port=echo_server.port)
     connected(app, name)

@@ -70,6 +70,7 @@ def refused(port, timeout=5):
         time.sleep(0.05)
 
 
+@pytest.mark.alone
 def test_managed_local_64mib_through_s_and_e(app, sshd_e, checksum_sink, payload):
     source = free_port()
     name = connect(app, 1, "edge", 0, "local", source, checksum_sink.port, endpoint_host=E_NAME)
@@ -142,6 +143,7 @@ def test_managed_unreachable_e_fails(app):
     assert fd_count(app) <= before
 
 
+@pytest.mark.alone
 def test_managed_remote_64mib(app, checksum_sink, payload):
     # listener on E at bindHost:endpointPort; exits from S to 127.0.0.1:sourcePort
     listen = free_port()
@@ -153,6 +155,7 @@ def test_managed_remote_64mib(app, checksum_sink, payload):
     assert refused(listen)
 
 
+@pytest.mark.alone
 def test_managed_dynamic_64mib(app, checksum_sink, echo_server, payload):
     source = free_port()
     name = connect(app, 1, "edge", 31, "dynamic", source, 0, endpoint_host=E_NAME)

@@ -53,6 +53,7 @@ def app(sluice_bin, sshd, tmp_path_factory):
 
 # ---- forwards ------------------------------------------------------------------------------------------------
 
+@pytest.mark.alone
 def test_local_forward_64mib(app, checksum_sink, payload):
     source = free_port()
     name = connect(app, 1, "edge", 0, "local", source, checksum_sink.port)
@@ -65,6 +66,7 @@ def test_local_forward_64mib(app, checksum_sink, payload):
     disconnect(app, name)
 
 
+@pytest.mark.alone
 def test_remote_forward_64mib(app, checksum_sink, payload):
     remote_port = free_port()
     name = connect(app, 1, "edge", 1, "remote", remote_port, checksum_sink.port)
@@ -94,6 +96,7 @@ def test_remote_forward_with_target_host(app, echo_server, listen_host):
     assert "panic" not in app.sluice.log() and app.sluice.proc.poll() is None
 
 
+@pytest.mark.alone
 def test_dynamic_forward_64mib_and_socks_replies(app, checksum_sink, payload):
     source = free_port()
     name = connect(app, 1, "edge", 2, "dynamic", source, 1)
@@ -134,6 +137,7 @@ def test_half_closed_stream_gets_its_reply(app, echo_server):
     disconnect(app, name)
 
 
+@pytest.mark.alone
 def test_200_parallel_streams(app, echo_server):
     source = free_port()
     name = connect(app, 1, "edge", 4, "local", source, echo_server.port)
@@ -418,6 +422,7 @@ def process_counts(pid):
     return len(os.listdir(f"/proc/{pid}/fd")), len(os.listdir(f"/proc/{pid}/task")), rss
 
 
+@pytest.mark.alone
 def test_500_cycles_leave_fds_threads_and_rss_flat(app, echo_server):
     pid = app.sluice.proc.pid
     source = free_port()

@@ -22,6 +22,9 @@ from harness.s2s import connect, connected, disconnect
 from harness.sluice import emulated
 from harness.sshd import Sshd
 
+# RSS has to settle while windows fill: nothing else may run beside these (conftest `alone`)
+pytestmark = pytest.mark.alone
+
 MiB = 1 << 20
 WIDE, STANDARD = 16 * MiB, 2 * MiB
 SENT = 40 * MiB                 # per stream: more than a wide window, so every window fills

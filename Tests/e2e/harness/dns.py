@@ -11,8 +11,11 @@ import tempfile
 import threading
 import time
 
-ADDRESS = "127.77.0.1"     # port 53 is the only one resolv.conf can name: an address of its own on loopback
-DEAD_ADDRESS = "127.77.0.2"   # a DNS server that reads every query and never answers (DeadServer)
+# port 53 is the only one resolv.conf can name: an address of its own on loopback, one per pytest-xdist worker
+# (PYTEST_XDIST_WORKER gw0, gw1, …) so that parallel workers' servers never collide
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
+ADDRESS = f"127.77.{_WORKER}.1"
+DEAD_ADDRESS = f"127.77.{_WORKER}.2"   # a DNS server that reads every query and never answers (DeadServer)
 DOMAIN = "sluice.test"
 
 # the two shapes of issue #23: Debian's, and Raspberry Pi OS's with an NSS module a static binary cannot load

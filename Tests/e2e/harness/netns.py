@@ -41,8 +41,10 @@ class NetNS:
         self.host_if = f"vsh{tag}"[:15]
         self.ns_if = f"vsn{tag}"[:15]
         octet = (os.getpid() + n) % 250 + 1
-        self.host_ip = f"10.231.{octet}.1"
-        self.ns_ip = f"10.231.{octet}.2"
+        # a /16 of its own per pytest-xdist worker (gw0, gw1, …): parallel workers' links never share a subnet
+        net = 231 + int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
+        self.host_ip = f"10.{net}.{octet}.1"
+        self.ns_ip = f"10.{net}.{octet}.2"
         self.prefix = ["ip", "netns", "exec", self.name]
         self.netem = False
         self.fault = None
