@@ -36,6 +36,7 @@ deps: deps-build
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: Tests/e2e/requirements.txt
+	@$(DEPS) host-venv
 	@python3 -m venv $(VENV)
 	@$(VENV)/bin/pip install -q --disable-pip-version-check -r Tests/e2e/requirements.txt
 	@touch $@
