@@ -78,10 +78,6 @@ public struct TunnelFailure: Equatable {
         TunnelFailure(reason: "Endpoint host '\(name)' not found", errorType: .CONNECTION_FAILED)
     }
 
-    static func destinationNotFound(_ host: String) -> TunnelFailure {
-        TunnelFailure(reason: "Destination host '\(host)' not found", errorType: .CONNECTION_FAILED)
-    }
-
     static let accessRevoked = TunnelFailure(reason: "Access to host not allowed after a configuration reload",
                                              errorType: .CONNECTION_FAILED)
 
