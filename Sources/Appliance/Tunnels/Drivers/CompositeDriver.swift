@@ -12,7 +12,7 @@ public final class CompositeDriver: TunnelDriver {
         self.ssh = ssh
     }
 
-    public func start(_ request: ConnectRequest, attempt: UInt64, events: TunnelEvents) {
+    public func start(_ request: ConnectRequest, attempt: UInt64, events: TunnelReporter) {
         owners.update { $0[attempt] = request.host.local }
         (request.host.local ? localHost : ssh).start(request, attempt: attempt, events: events)
     }

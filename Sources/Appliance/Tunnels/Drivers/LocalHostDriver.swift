@@ -8,11 +8,11 @@ import Relay
 public final class LocalHostDriver: TunnelDriver {
     final class Tunnel {
         let attempt: UInt64
-        let events: TunnelEvents
+        let events: TunnelReporter
         var forwarder: DirectForwarder?
         var traffic = TrafficReport()
 
-        init(attempt: UInt64, events: TunnelEvents) {
+        init(attempt: UInt64, events: TunnelReporter) {
             self.attempt = attempt
             self.events = events
         }
@@ -35,7 +35,7 @@ public final class LocalHostDriver: TunnelDriver {
         reactor.post { [self] in self.reactor.setTick { [self] in self.tick() } }
     }
 
-    public func start(_ request: ConnectRequest, attempt: UInt64, events: TunnelEvents) {
+    public func start(_ request: ConnectRequest, attempt: UInt64, events: TunnelReporter) {
         let config = context.config.get()
         guard request.mode != .remote else {
             // validation answers 400 first; this is only a safety net

@@ -8,11 +8,11 @@ public final class SSHDriver: TunnelDriver {
     private final class Attempt {
         let session: SSHSession?
         let chain: SSHChain?
-        let events: TunnelEvents
+        let events: TunnelReporter
         var up = false
         var traffic = TrafficReport()
 
-        init(session: SSHSession?, chain: SSHChain?, events: TunnelEvents) {
+        init(session: SSHSession?, chain: SSHChain?, events: TunnelReporter) {
             self.session = session
             self.chain = chain
             self.events = events
@@ -55,7 +55,7 @@ public final class SSHDriver: TunnelDriver {
         guard reactor.start(name: "ssh") else { return nil }
     }
 
-    public func start(_ request: ConnectRequest, attempt: UInt64, events: TunnelEvents) {
+    public func start(_ request: ConnectRequest, attempt: UInt64, events: TunnelReporter) {
         let built = SSHTargetBuilder.build(request, config: context.config.get(), stateDir: context.stateDir)
         guard let target = built.target else {
             events.failed(attempt, built.refused ?? .invalidConfiguration)
@@ -84,7 +84,7 @@ public final class SSHDriver: TunnelDriver {
         }
     }
 
-    private func startManaged(outer: SSHTarget, _ plan: SSHTargetBuilder.Managed, attempt: UInt64, events: TunnelEvents,
+    private func startManaged(outer: SSHTarget, _ plan: SSHTargetBuilder.Managed, attempt: UInt64, events: TunnelReporter,
                               name: String) {
         reactor.post { [self] in
             let chain = SSHChain(reactor: self.reactor, pool: self.pool, outer: outer, inner: plan.inner, mode: plan.mode,
