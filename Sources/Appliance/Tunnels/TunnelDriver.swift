@@ -43,7 +43,9 @@ struct TrafficReport {
     mutating func restart(nowMs: Int64) { atMs = nowMs }
 }
 
-/// Until the SSH data plane lands, every attempt fails for real with this reason (never a fake `connected`).
+/// The driver of last resort: serve falls back on it when a driver's reactor thread cannot start, and tests and the
+/// fuzzer use it where no data plane may run. Every attempt fails for real with this reason (never a fake
+/// `connected`).
 public final class UnavailableDriver: TunnelDriver {
     public static let reason = "Tunnel data plane is not available in this build"
     public init() {}
