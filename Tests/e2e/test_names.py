@@ -205,6 +205,33 @@ def test_managed_remote_bind_host_name_is_the_servers(sluice_bin, sshd, echo_ser
         dead.stop()
 
 
+def test_direct_remote_bind_host_by_name(named_app, dns, echo_server):
+    """A direct remote tunnel's `bindHost` is where Sluice connects each connection the server forwards back
+    (tunnels-api.md §7: the server listens at targetHost:sourcePort): a name there is resolved at every attempt
+    through the Dialer's rule, as an appliance host's fixed target is (issue #23; it was refused with "host names are
+    not resolved yet")."""
+    app = named_app
+    dns.set(NAME, "127.0.0.1")
+    dns.set(TARGET, None)
+    listen = free_port()
+    name = connect(app, 5, "named", 3, "remote", listen, echo_server.port, bindHost=TARGET, targetHost="127.0.0.1",
+                   maxRetries=-1, retryInterval=1000)
+    st, _ = wait_status(app, name, lambda s: s.get("status") in ("retrying", "waiting")
+                        and s.get("reason") == f"Cannot resolve host {TARGET}", timeout=60)
+    assert st["errorType"] == "NETWORK_ERROR", st
+    dns.set(TARGET, "127.0.0.1")
+    wait_status(app, name, lambda s: s.get("status") == "connected", timeout=60)
+    assert echo_through(listen) == b"by name\n"
+    disconnect(app, name)
+    # an address outside `destinations` (loopback by default): terminal
+    dns.set(TARGET, "192.0.2.1")
+    name = connect(app, 5, "named", 4, "remote", listen, echo_server.port, bindHost=TARGET, targetHost="127.0.0.1",
+                   maxRetries=-1, retryInterval=1000)
+    st, _ = wait_status(app, name, lambda s: s.get("status") == "failed", timeout=60)
+    assert st["reason"] == f"Destination not allowed: {TARGET}:{echo_server.port}", st
+    assert st["errorType"] == "CONNECTION_FAILED" and "retryCount" not in st, st
+
+
 def test_check_accepts_names_without_resolving(sluice_bin, tmp_path):
     config = tmp_path / "sluice.json"
     config.write_text('{"users":[{"id":"u","username":"u"}],"hosts":[{"id":1,"owner":"u","ip":"no-such-host.invalid",'

@@ -93,11 +93,6 @@ public struct TunnelFailure: Equatable {
         TunnelFailure(reason: problem, errorType: .AUTHENTICATION_FAILED)
     }
 
-    static func hostNameUnresolved(_ name: String) -> TunnelFailure {
-        TunnelFailure(reason: "Cannot connect to \(name): host names are not resolved yet, use an IP address",
-                      errorType: .UNKNOWN)
-    }
-
     static let invalidConfiguration = TunnelFailure(reason: "Invalid tunnel configuration", errorType: .UNKNOWN)
 
     static let remoteOnAppliance = TunnelFailure(reason: "Remote forwarding is not available on the appliance itself",
