@@ -36,6 +36,7 @@ deps: deps-build
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: Tests/e2e/requirements.txt
+	@$(DEPS) host-venv
 	@python3 -m venv $(VENV)
 	@$(VENV)/bin/pip install -q --disable-pip-version-check -r Tests/e2e/requirements.txt
 	@touch $@
@@ -46,7 +47,8 @@ build: deps
 unit: deps
 	@$(HOST_PREFIX) && swift test $(HOST_FLAGS)
 
-static: deps
+# the x86_64 product needs what `make run` needs, no test tools (README's quick start begins with it)
+static: deps-build
 	@tools/build-product.sh x86_64 $(CRYPTO) $(X86_BIN)
 
 aarch64: deps
@@ -174,10 +176,10 @@ e2e-asan: asan
 
 # load: 200 API clients (wrk) + 100 status streams + 20 SSH tunnels carrying data, RSS sampled every second
 SOAK_SECONDS ?= 60
-soak: static
+soak: deps static
 	@$(PYTHON) tools/soak.py --seconds $(SOAK_SECONDS) --bin $(CURDIR)/$(X86_BIN) --json build/soak.json
 
-soak-smoke: static
+soak-smoke: deps static
 	@$(PYTHON) tools/soak.py --seconds 15 --bin $(CURDIR)/$(X86_BIN) --json build/soak-smoke.json
 
 # every stage timed (tools/stage.sh): the table at the end says what each cost, and a failing stage prints it too

@@ -5,6 +5,7 @@
 #
 #   tools/deps.sh host                 apt packages for building and testing (idempotent)
 #   tools/deps.sh host-build           only those that building the x86_64 product needs (`make run`)
+#   tools/deps.sh host-venv            only those that `make venv` needs (python3 and its venv module)
 #   tools/deps.sh libs ARCH CRYPTO     prints the prefix holding include/ and lib/ for ARCH (x86_64|aarch64)
 #                                      and CRYPTO (openssl|mbedtls), building it first when it is not cached
 set -euo pipefail
@@ -29,9 +30,12 @@ quiet() {
 }
 
 # building the x86_64 product (the C libraries come from Debian sources: dpkg-dev, patch; the toolchain is Swift's,
-# and these are the libraries and headers its binaries and its Linux target need on a stock Debian 12)
+# and these are the libraries and headers its binaries and its Linux target need on a stock Debian 12; python3 runs
+# tools/embedded-runtime-check/static-objects.py, the product build's guard)
 BUILD_PACKAGES="make file curl xz-utils dpkg-dev patch pkg-config binutils libc6-dev libgcc-12-dev libstdc++-12-dev \
-  libncurses6 libcurl4 libxml2 zlib1g-dev"
+  libncurses6 libcurl4 libxml2 zlib1g-dev python3"
+# `make venv`: Debian splits python3's venv module (and the pip it seeds) into python3-venv
+VENV_PACKAGES="python3 python3-venv"
 # testing: the e2e peers and tools; pytest and its friends go into build/venv (python3-venv), never into the system
 # python3, which Debian 12 keeps externally managed (PEP 668); the packages and the booted images (boot-test)
 HOST_PACKAGES="$BUILD_PACKAGES qemu-user-static openssh-server openssh-client \
@@ -41,9 +45,20 @@ HOST_PACKAGES="$BUILD_PACKAGES qemu-user-static openssh-server openssh-client \
 host() {
   local mode=${1:-all} missing=() wanted=$HOST_PACKAGES
   [ "$mode" = build ] && wanted=$BUILD_PACKAGES
+  [ "$mode" = venv ] && wanted=$VENV_PACKAGES
   for p in $wanted; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
+  # the venv's packages come from the binary lists alone: no source entries, no arm64 (apt-get update only when
+  # something is missing)
+  if [ "$mode" = venv ]; then
+    [ ${#missing[@]} -gt 0 ] || return 0
+    log "apt-get update"
+    apt-get update -qq >&2
+    log "installing ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+    return 0
+  fi
   local changed=0
   if [ "$mode" != build ] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
     dpkg --add-architecture arm64; changed=1
@@ -243,8 +258,9 @@ flock 9
 case "${1:-}" in
   host) host all ;;
   host-build) host build ;;
+  host-venv) host venv ;;
   libs) libs "$2" "$3" ;;
   sysroot) sysroot "$2" "${3:-gnu}" ;;
   cc) target_cc "$2" "$3" "$(sysroot "$2" "$3")" ;;
-  *) echo "usage: $0 host | host-build | libs ARCH CRYPTO | sysroot ARCH [gnu|musl] | cc ARCH gnu|musl" >&2; exit 1 ;;
+  *) echo "usage: $0 host | host-build | host-venv | libs ARCH CRYPTO | sysroot ARCH [gnu|musl] | cc ARCH gnu|musl" >&2; exit 1 ;;
 esac

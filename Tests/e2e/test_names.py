@@ -2,6 +2,7 @@
 the product's /etc/resolv.conf, /etc/hosts and /etc/nsswitch.conf replaced in a private mount namespace, in both
 nsswitch shapes (Debian's, and Raspberry Pi OS's with mdns4_minimal, which a static binary cannot load). Run by
 every pass: both flavours, both targets (aarch64 under qemu)."""
+import json
 import os
 import socket
 import struct
@@ -45,8 +46,8 @@ def named_app(request, sluice_bin, sshd, dns):
     app.stop()
 
 
-def echo_through(port):
-    with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
+def echo_through(port, host="127.0.0.1"):
+    with socket.create_connection((host, port), timeout=20) as s:
         s.sendall(b"by name\n")
         data = b""
         while not data.endswith(b"\n"):
@@ -119,6 +120,116 @@ def test_nsswitch_is_not_consulted(sluice_bin, sshd, dns, tmp_path):
     r = subprocess.run(prefix + command(sluice_bin) + ["probe", "--host", "6", "--config", app.config_path, "--state",
                        str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "addresses tried: 127.0.0.1\n" in r.stdout, r.stdout
+
+
+TARGET = "target." + DOMAIN
+
+
+def test_appliance_fixed_target_by_name(sluice_bin, dns, echo_server):
+    """The appliance's own host (issue #23): a local tunnel's fixed target given as a name is judged at start by the
+    dial's own rule (Dialer.judge: resolved with the user's share, every address against `destinations`). A name that
+    does not resolve fails the attempt as an SSH host's does (a NETWORK_ERROR, retried: DNS may come up after
+    Sluice), an address outside `destinations` is terminal, and the connections dial the name."""
+    hosts = [{"id": 0, "name": "appliance", "local": True, "owner": "u-admin"}]
+    app = Appliance(sluice_bin, prefix=namespace_prefix("files-dns"), hosts=hosts,
+                    destinations={"allow": ["127.0.0.1"], "deny": []}).start()
+    try:
+        dns.set(TARGET, None)
+        source = free_port()
+        name = connect(app, 0, "appliance", 1, "local", source, echo_server.port, targetHost=TARGET, maxRetries=-1,
+                       retryInterval=1000)
+        st, _ = wait_status(app, name, lambda s: s.get("status") in ("retrying", "waiting")
+                            and s.get("reason") == f"Cannot resolve host {TARGET}", timeout=30)
+        assert st["errorType"] == "NETWORK_ERROR", st
+        # the name resolves: the next attempt listens, and a connection reaches the target through the name
+        dns.set(TARGET, "127.0.0.1")
+        wait_status(app, name, lambda s: s.get("status") == "connected", timeout=30)
+        assert echo_through(source) == b"by name\n"
+        disconnect(app, name)
+        # an address outside `destinations`: refused before anything listens, for good
+        dns.set(TARGET, "127.0.0.3")
+        name = connect(app, 0, "appliance", 2, "local", source, echo_server.port, targetHost=TARGET, maxRetries=-1,
+                       retryInterval=1000)
+        st, _ = wait_status(app, name, lambda s: s.get("status") == "failed", timeout=30)
+        assert st["reason"] == f"Destination not allowed: {TARGET}:{echo_server.port}", st
+        assert st["errorType"] == "CONNECTION_FAILED" and "retryCount" not in st, st
+    finally:
+        app.stop()
+
+
+def test_managed_remote_bind_host_name_is_the_servers(sluice_bin, sshd, echo_server):
+    """A managed remote tunnel listens on E at `bindHost` (tunnels-api.md §7): a name there is E's to resolve, so
+    Sluice passes it through. E (an sshd in a mount namespace of its own) knows the name from its /etc/hosts; Sluice's
+    namespace cannot resolve it at all (its DNS server never answers), and `sluice check` accepts it."""
+    from harness.dns import DEAD_ADDRESS, DeadServer
+    from harness.sshd import Sshd
+
+    only_e, e_address = "listen-here.e-only.test", "127.0.0.9"
+    sshd_e = Sshd(prefix=namespace_prefix("files-dns", [f"{e_address} {only_e}"]))
+    # E binds the address the client names (sshd takes a keyword's first value: replace the harness's `no`)
+    with open(sshd_e.config) as f:
+        text = f.read()
+    with open(sshd_e.config, "w") as f:
+        f.write(text.replace("GatewayPorts no", "GatewayPorts clientspecified"))
+    sshd_e.start()
+    dead = DeadServer()
+    hosts = [{"id": 20, "name": "exit-e", "ip": "127.0.0.1", "port": sshd_e.port, "username": sshd_e.user,
+              "owner": "u-admin", "auth": {"type": "key", "keyFile": login_key(sshd_e)}}]
+    app = Appliance(sluice_bin, sshd, prefix=namespace_prefix("files-dns", server=DEAD_ADDRESS), extra_hosts=hosts)
+    try:
+        listen = free_port()
+        tunnel = {"mode": "remote", "sourcePort": echo_server.port, "endpointHost": "exit-e", "endpointPort": listen,
+                  "bindHost": only_e, "targetHost": "127.0.0.1", "maxRetries": 0, "retryInterval": 1000}
+        # the same tunnel in a configuration file (a copy: the appliance's own would start it)
+        config = dict(app.config, hosts=[dict(h) for h in app.config["hosts"]])
+        config["hosts"][1]["tunnels"] = [tunnel]
+        path = os.path.join(app.dir, "with-tunnel.json")
+        with open(path, "w") as f:
+            json.dump(config, f)
+        r = subprocess.run(command(sluice_bin) + ["check", "--config", path], capture_output=True, text=True,
+                           timeout=60)
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        app.start()
+        name = connect(app, 1, "edge", 7, "remote", echo_server.port, listen, endpoint_host="exit-e",
+                       bindHost=only_e, targetHost="127.0.0.1")
+        wait_status(app, name, lambda s: s.get("status") == "connected", timeout=60)
+        # E listens where the name points in E's world, and only there
+        assert echo_through(listen, host=e_address) == b"by name\n"
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", listen), timeout=5)
+        assert dead.queries == 0, "Sluice looked the server's bind name up itself"
+        disconnect(app, name)
+    finally:
+        app.stop()
+        sshd_e.cleanup()
+        dead.stop()
+
+
+def test_direct_remote_bind_host_by_name(named_app, dns, echo_server):
+    """A direct remote tunnel's `bindHost` is where Sluice connects each connection the server forwards back
+    (tunnels-api.md §7: the server listens at targetHost:sourcePort): a name there is resolved at every attempt
+    through the Dialer's rule, as an appliance host's fixed target is (issue #23; it was refused with "host names are
+    not resolved yet")."""
+    app = named_app
+    dns.set(NAME, "127.0.0.1")
+    dns.set(TARGET, None)
+    listen = free_port()
+    name = connect(app, 5, "named", 3, "remote", listen, echo_server.port, bindHost=TARGET, targetHost="127.0.0.1",
+                   maxRetries=-1, retryInterval=1000)
+    st, _ = wait_status(app, name, lambda s: s.get("status") in ("retrying", "waiting")
+                        and s.get("reason") == f"Cannot resolve host {TARGET}", timeout=60)
+    assert st["errorType"] == "NETWORK_ERROR", st
+    dns.set(TARGET, "127.0.0.1")
+    wait_status(app, name, lambda s: s.get("status") == "connected", timeout=60)
+    assert echo_through(listen) == b"by name\n"
+    disconnect(app, name)
+    # an address outside `destinations` (loopback by default): terminal
+    dns.set(TARGET, "192.0.2.1")
+    name = connect(app, 5, "named", 4, "remote", listen, echo_server.port, bindHost=TARGET, targetHost="127.0.0.1",
+                   maxRetries=-1, retryInterval=1000)
+    st, _ = wait_status(app, name, lambda s: s.get("status") == "failed", timeout=60)
+    assert st["reason"] == f"Destination not allowed: {TARGET}:{echo_server.port}", st
+    assert st["errorType"] == "CONNECTION_FAILED" and "retryCount" not in st, st
 
 
 def test_check_accepts_names_without_resolving(sluice_bin, tmp_path):

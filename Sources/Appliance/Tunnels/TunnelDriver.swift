@@ -1,15 +1,15 @@
 /// What brings a tunnel's data plane up and down. The manager calls it on its control thread; the driver reports
-/// back through `TunnelEvents` from any thread.
+/// back through `TunnelReporter` from any thread.
 public protocol TunnelDriver: AnyObject {
     /// Starts attempt `attempt`: it must end in exactly one `connected` or `failed` report (and may later report
     /// `disconnected`), unless `stop` comes first.
-    func start(_ request: ConnectRequest, attempt: UInt64, events: TunnelEvents)
+    func start(_ request: ConnectRequest, attempt: UInt64, events: TunnelReporter)
     /// Releases every listener, forward and session of the attempt before it returns; reports nothing afterwards.
     func stop(attempt: UInt64)
 }
 
 /// The driver's way back to the manager's control thread.
-public final class TunnelEvents {
+public final class TunnelReporter {
     let manager: TunnelManager
     init(manager: TunnelManager) { self.manager = manager }
 
@@ -32,7 +32,7 @@ struct TrafficReport {
 
     /// `force`: skip the period (the connection count changed in a way the operator should see now).
     mutating func offer(_ current: (bytesIn: Int64, bytesOut: Int64, active: Int), nowMs: Int64, force: Bool = false,
-                        attempt: UInt64, events: TunnelEvents) {
+                        attempt: UInt64, events: TunnelReporter) {
         guard force || nowMs - atMs >= TrafficReport.periodMs, current != last else { return }
         last = current
         atMs = nowMs
@@ -43,11 +43,13 @@ struct TrafficReport {
     mutating func restart(nowMs: Int64) { atMs = nowMs }
 }
 
-/// Until the SSH data plane lands, every attempt fails for real with this reason (never a fake `connected`).
+/// The driver of last resort: serve falls back on it when a driver's reactor thread cannot start, and tests and the
+/// fuzzer use it where no data plane may run. Every attempt fails for real with this reason (never a fake
+/// `connected`).
 public final class UnavailableDriver: TunnelDriver {
     public static let reason = "Tunnel data plane is not available in this build"
     public init() {}
-    public func start(_ request: ConnectRequest, attempt: UInt64, events: TunnelEvents) {
+    public func start(_ request: ConnectRequest, attempt: UInt64, events: TunnelReporter) {
         events.failed(attempt, .unavailable)
     }
     public func stop(attempt: UInt64) {}

@@ -78,10 +78,6 @@ public struct TunnelFailure: Equatable {
         TunnelFailure(reason: "Endpoint host '\(name)' not found", errorType: .CONNECTION_FAILED)
     }
 
-    static func destinationNotFound(_ host: String) -> TunnelFailure {
-        TunnelFailure(reason: "Destination host '\(host)' not found", errorType: .CONNECTION_FAILED)
-    }
-
     static let accessRevoked = TunnelFailure(reason: "Access to host not allowed after a configuration reload",
                                              errorType: .CONNECTION_FAILED)
 
@@ -95,11 +91,6 @@ public struct TunnelFailure: Equatable {
     /// `problem` begins "Authentication failed: " (PrivateKeyInfo.unsupportedInThisBuild).
     static func keyUnsupported(_ problem: String) -> TunnelFailure {
         TunnelFailure(reason: problem, errorType: .AUTHENTICATION_FAILED)
-    }
-
-    static func hostNameUnresolved(_ name: String) -> TunnelFailure {
-        TunnelFailure(reason: "Cannot connect to \(name): host names are not resolved yet, use an IP address",
-                      errorType: .UNKNOWN)
     }
 
     static let invalidConfiguration = TunnelFailure(reason: "Invalid tunnel configuration", errorType: .UNKNOWN)

@@ -39,7 +39,7 @@ public final class TunnelManager {
     private var nextAttempt: UInt64 = 1
     private var version: UInt64 = 0
     private let published = Locked<TunnelSnapshot>(.empty)
-    private var events: TunnelEvents?
+    private var events: TunnelReporter?
     private let autostart: AutostartStore
     /// Called on the control thread after every published change (set before `start`).
     public var onChange: ((TunnelSnapshot) -> Void)?
@@ -57,7 +57,7 @@ public final class TunnelManager {
     }
 
     public func start() -> Bool {
-        events = TunnelEvents(manager: self)
+        events = TunnelReporter(manager: self)
         guard reactor.start(name: "tunnels") else { return false }
         // synchronously: the registry holds the configured tunnels before the HTTP server answers anything
         return reactor.call { [self] in

@@ -56,6 +56,29 @@ public final class Dialer {
     /// True when `host` is an IP literal (no lookup needed).
     public static func isLiteral(_ host: String) -> Bool { SocketAddress(ip: host, port: 0) != nil }
 
+    /// What `judge` found: some address may be dialled, or why none may.
+    public enum Verdict: UInt8 { case allowed, unresolved, notAllowed }
+
+    /// A dial's first two steps without the connect, for a target that is judged before anything listens (the
+    /// appliance's own fixed-target forwards, tunnels-api.md §6): `host` as `start` takes it (a literal at once, a
+    /// name through the resolver with `key`'s share), every address against `allow`. `done` gets the verdict and
+    /// the allowed addresses in the resolver's order, exactly once, on `reactor`'s thread (at once for a literal).
+    public static func judge(reactor: Reactor, resolver: Resolver, key: String, host: String,
+                             allow: ((String) -> Bool)?, done: @escaping (Verdict, [String]) -> Void) {
+        let verdict = { (addresses: [String]) in
+            guard !addresses.isEmpty else { return done(.unresolved, []) }
+            let allowed = admitted(addresses, allow)
+            done(allowed.isEmpty ? .notAllowed : .allowed, allowed)
+        }
+        if isLiteral(host) { return verdict([host]) }
+        resolver.resolve(host, key: key, on: reactor, verdict)
+    }
+
+    /// The addresses `allow` lets through, in the resolver's order: the one policy rule of `start` and `judge`.
+    private static func admitted(_ addresses: [String], _ allow: ((String) -> Bool)?) -> [String] {
+        allow.map { rule in addresses.filter { rule($0) } } ?? addresses
+    }
+
     public func start() {
         if Dialer.isLiteral(host) { return use([host]) }
         resolving = true
@@ -84,7 +107,7 @@ public final class Dialer {
 
     private func use(_ addresses: [String]) {
         guard !addresses.isEmpty else { return finish(.unresolved) }
-        candidates = allow.map { rule in addresses.filter { rule($0) } } ?? addresses
+        candidates = Dialer.admitted(addresses, allow)
         guard !candidates.isEmpty else { return finish(.notAllowed) }
         connectNext()
     }

@@ -8,11 +8,11 @@ import Relay
 public final class LocalHostDriver: TunnelDriver {
     final class Tunnel {
         let attempt: UInt64
-        let events: TunnelEvents
+        let events: TunnelReporter
         var forwarder: DirectForwarder?
         var traffic = TrafficReport()
 
-        init(attempt: UInt64, events: TunnelEvents) {
+        init(attempt: UInt64, events: TunnelReporter) {
             self.attempt = attempt
             self.events = events
         }
@@ -35,7 +35,7 @@ public final class LocalHostDriver: TunnelDriver {
         reactor.post { [self] in self.reactor.setTick { [self] in self.tick() } }
     }
 
-    public func start(_ request: ConnectRequest, attempt: UInt64, events: TunnelEvents) {
+    public func start(_ request: ConnectRequest, attempt: UInt64, events: TunnelReporter) {
         let config = context.config.get()
         guard request.mode != .remote else {
             // validation answers 400 first; this is only a safety net
@@ -76,20 +76,22 @@ public final class LocalHostDriver: TunnelDriver {
 
     // MARK: loop thread
 
-    /// A fixed target is judged before anything listens (a refusal is terminal); a name is resolved first.
+    /// A fixed target is judged before anything listens, by the rule every dial follows (`Dialer.judge`: a name
+    /// resolved with the user's share, every address against `destinations`). A refusal is terminal; a name that
+    /// does not resolve fails the attempt as an SSH host's does, retried (tunnels-api.md §8: DNS may come up late).
     private func checkTarget(_ tunnel: Tunnel, _ host: String, _ port: UInt16, key: String,
                              then: @escaping () -> Void) {
-        let judge = { [self] (addresses: [String]) in
-            guard self.tunnels[tunnel.attempt] === tunnel else { return }   // stopped meanwhile
-            guard !addresses.isEmpty else { return self.fail(tunnel, .destinationNotFound(host)) }
-            let policy = self.context.destinations.current()
-            guard addresses.contains(where: { policy.allows(host: host, address: $0, port: Int(port)) }) else {
-                return self.fail(tunnel, .destinationNotAllowed(host: host, port: Int(port)))
-            }
-            then()
+        let allow = { [self] (address: String) in
+            self.context.destinations.current().allows(host: host, address: address, port: Int(port))
         }
-        if SocketAddress(ip: host, port: port) != nil { return judge([host]) }
-        resolver.resolve(host, key: key, on: reactor, judge)
+        Dialer.judge(reactor: reactor, resolver: resolver, key: key, host: host, allow: allow) { [self] verdict, _ in
+            guard self.tunnels[tunnel.attempt] === tunnel else { return }   // stopped meanwhile
+            switch verdict {
+            case .allowed: then()
+            case .unresolved: self.fail(tunnel, TunnelFailure(RelayFailure(.unresolved, subject: host)))
+            case .notAllowed: self.fail(tunnel, .destinationNotAllowed(host: host, port: Int(port)))
+            }
+        }
     }
 
     private func open(_ tunnel: Tunnel, _ settings: DirectForwarder.Settings) {

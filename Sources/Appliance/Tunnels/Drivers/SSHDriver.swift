@@ -8,11 +8,11 @@ public final class SSHDriver: TunnelDriver {
     private final class Attempt {
         let session: SSHSession?
         let chain: SSHChain?
-        let events: TunnelEvents
+        let events: TunnelReporter
         var up = false
         var traffic = TrafficReport()
 
-        init(session: SSHSession?, chain: SSHChain?, events: TunnelEvents) {
+        init(session: SSHSession?, chain: SSHChain?, events: TunnelReporter) {
             self.session = session
             self.chain = chain
             self.events = events
@@ -55,7 +55,7 @@ public final class SSHDriver: TunnelDriver {
         guard reactor.start(name: "ssh") else { return nil }
     }
 
-    public func start(_ request: ConnectRequest, attempt: UInt64, events: TunnelEvents) {
+    public func start(_ request: ConnectRequest, attempt: UInt64, events: TunnelReporter) {
         let built = SSHTargetBuilder.build(request, config: context.config.get(), stateDir: context.stateDir)
         guard let target = built.target else {
             events.failed(attempt, built.refused ?? .invalidConfiguration)
@@ -70,21 +70,61 @@ public final class SSHDriver: TunnelDriver {
             }
             return startManaged(outer: target, plan, attempt: attempt, events: events, name: name)
         }
+        if let host = built.connectName {
+            return reactor.post { [self] in self.startToName(host, target, request, attempt: attempt, events: events) }
+        }
         guard let forward = built.forward else {
             events.failed(attempt, built.refused ?? .invalidConfiguration)
             return
         }
-        reactor.post { [self] in
-            let session = SSHSession(reactor: self.reactor, pool: self.pool, target: target, forward: forward,
-                                     maxConnections: self.maxConnections,
-                                     onUp: { [self] in self.up(attempt, name: name) },
-                                     onDown: { [self] failure in self.down(attempt, failure, name: name) })
-            self.attempts[attempt] = Attempt(session: session, chain: nil, events: events)
-            session.start()
+        reactor.post { [self] in self.startSession(target, forward, attempt: attempt, events: events, name: name) }
+    }
+
+    /// Reactor thread.
+    private func startSession(_ target: SSHTarget, _ forward: SSHForward, attempt: UInt64, events: TunnelReporter,
+                              name: String) {
+        let session = SSHSession(reactor: reactor, pool: pool, target: target, forward: forward,
+                                 maxConnections: maxConnections,
+                                 onUp: { [self] in self.up(attempt, name: name) },
+                                 onDown: { [self] failure in self.down(attempt, failure, name: name) })
+        attempts[attempt] = Attempt(session: session, chain: nil, events: events)
+        session.start()
+    }
+
+    /// A direct remote tunnel whose `bindHost` is a name: every connection the server forwards back goes there
+    /// (tunnels-api.md §7), so the name is judged at every attempt as an appliance host's fixed target is
+    /// (`Dialer.judge`: resolved with the user's share, every address against `destinations`), and the forward goes
+    /// to the first allowed address. Until then the attempt holds no session (a stop just forgets it). Reactor thread.
+    private func startToName(_ host: String, _ target: SSHTarget, _ request: ConnectRequest, attempt: UInt64,
+                             events: TunnelReporter) {
+        let pending = Attempt(session: nil, chain: nil, events: events)
+        attempts[attempt] = pending
+        let port = request.endpointPort
+        let allow = { [self] (address: String) in
+            self.context.destinations.current().allows(host: host, address: address, port: port)
+        }
+        Dialer.judge(reactor: reactor, resolver: Resolver.shared, key: request.requesterId, host: host, allow: allow) {
+            [self] verdict, addresses in
+            guard self.attempts[attempt] === pending else { return }   // stopped meanwhile
+            self.attempts.removeValue(forKey: attempt)
+            switch verdict {
+            case .unresolved: return events.failed(attempt, TunnelFailure(RelayFailure(.unresolved, subject: host)))
+            case .notAllowed: return events.failed(attempt, .destinationNotAllowed(host: host, port: port))
+            case .allowed: break
+            }
+            guard let address = addresses.first,
+                  let connectTo = SocketAddress(ip: address, port: UInt16(truncatingIfNeeded: port)) else {
+                return events.failed(attempt, .invalidConfiguration)
+            }
+            let built = SSHTargetBuilder.remote(request, to: connectTo, asked: host, config: self.context.config.get())
+            guard let forward = built.forward else {
+                return events.failed(attempt, built.refused ?? .invalidConfiguration)
+            }
+            self.startSession(target, forward, attempt: attempt, events: events, name: request.name.text)
         }
     }
 
-    private func startManaged(outer: SSHTarget, _ plan: SSHTargetBuilder.Managed, attempt: UInt64, events: TunnelEvents,
+    private func startManaged(outer: SSHTarget, _ plan: SSHTargetBuilder.Managed, attempt: UInt64, events: TunnelReporter,
                               name: String) {
         reactor.post { [self] in
             let chain = SSHChain(reactor: self.reactor, pool: self.pool, outer: outer, inner: plan.inner, mode: plan.mode,

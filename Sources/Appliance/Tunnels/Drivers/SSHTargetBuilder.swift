@@ -4,11 +4,13 @@ import Relay
 /// host-key policy, and which forward to set up (tunnels-api.md §7, direct mode). Runs on the control thread, so
 /// key files are read when each attempt starts (they may be rotated on disk).
 enum SSHTargetBuilder {
-    /// `refused` set: the attempt fails with it.
+    /// `refused` set: the attempt fails with it. `connectName` set (direct remote to a name): the forward is made by
+    /// `remote(_:to:)` once the driver has judged and resolved that name.
     struct Built {
         var target: SSHTarget?
         var forward: SSHForward?
         var refused: TunnelFailure?
+        var connectName: String?
 
         static func ready(_ target: SSHTarget?, _ forward: SSHForward) -> Built { Built(target: target, forward: forward) }
         static func refused(_ failure: TunnelFailure) -> Built { Built(refused: failure) }
@@ -29,6 +31,7 @@ enum SSHTargetBuilder {
         guard let target = outer.target else { return outer }
         if request.endpoint != nil { return Built(target: target) }
         let built = forward(request, config: config)
+        if let name = built.connectName { return Built(target: target, connectName: name) }
         guard let forward = built.forward else { return built }
         return .ready(target, forward)
     }
@@ -103,16 +106,24 @@ enum SSHTargetBuilder {
                 return .refused(.endpointNotFound(request.endpointHost))
             }
             guard let connectTo = SocketAddress(ip: bindHost, port: UInt16(truncatingIfNeeded: request.endpointPort)) else {
-                return .refused(.hostNameUnresolved(request.bindHost))
+                // a name: where the server's connections go, resolved at every attempt (SSHDriver, Dialer.judge)
+                return Built(connectName: bindHost)
             }
-            // every connection the server forwards back leaves from the appliance: `destinations` decides
-            // (issue #15; the target is fixed, so checking it here and again after a reload covers them all)
-            guard DestinationPolicy(config.destinations).allows(address: connectTo.ipString, port: request.endpointPort) else {
-                return .refused(.destinationNotAllowed(host: connectTo.ipString, port: request.endpointPort))
-            }
-            let listenHost = request.targetHost.isEmpty ? "127.0.0.1" : request.targetHost
-            return .ready(placeholder, .remote(listenHost: listenHost, listenPort: request.sourcePort, connectTo: connectTo))
+            return remote(request, to: connectTo, asked: connectTo.ipString, config: config)
         }
+    }
+
+    /// Direct remote: every connection the server forwards back leaves from the appliance to `connectTo` (`bindHost`
+    /// as `asked`, or one of its addresses), so `destinations` decides (issue #15; the target is fixed for the
+    /// attempt, so checking it here and again after a reload covers them all).
+    static func remote(_ request: ConnectRequest, to connectTo: SocketAddress, asked: String, config: Config) -> Built {
+        let port = request.endpointPort
+        guard DestinationPolicy(config.destinations).allows(host: asked, address: connectTo.ipString, port: port) else {
+            return .refused(.destinationNotAllowed(host: asked, port: port))
+        }
+        let listenHost = request.targetHost.isEmpty ? "127.0.0.1" : request.targetHost
+        let placeholder: SSHTarget? = nil
+        return .ready(placeholder, .remote(listenHost: listenHost, listenPort: request.sourcePort, connectTo: connectTo))
     }
 
     static func literal(_ host: String) -> String { BindPolicy.literal(host) }
