@@ -5,6 +5,7 @@ that the system python3 refuses `pip install` (so the check means something), th
 the test requirements, and that `make run` installs what it needs (tools/deps.sh host-build), builds the x86_64
 product from the C-library cache this machine already holds (no rebuild: the cache is mounted read-only) and serves.
 First pass only (`once`): it is about the set-up, not about a product binary."""
+import hashlib
 import os
 import subprocess
 import tempfile
@@ -34,10 +35,39 @@ def mounts_under(path):
         return [line.split()[4] for line in f if line.split()[4].startswith(path)]
 
 
+# What the set-up depends on: when none of it changed since a run that passed on this machine, the check is not paid
+# for again (it compiles the product in a fresh clone: minutes). Sources are not in the key: whether they build is
+# the products stage's question, not the set-up's. SLUICE_SETUP_CHECK=always runs it regardless.
+SETUP_INPUTS = ["Makefile", "tools/deps.sh", "tools/build-product.sh", "tools/debian12-root.sh", "Package.swift",
+                "Tests/e2e/harness/plain_debian.sh", "Tests/e2e/test_setup.py", "Tests/e2e/requirements.txt",
+                "README.md"]
+
+
+def setup_key():
+    h = hashlib.sha256()
+    for name in SETUP_INPUTS:
+        h.update(name.encode() + b"\0")
+        with open(os.path.join(ROOT, name), "rb") as f:
+            h.update(f.read())
+    h.update(subprocess.run(["swift", "--version"], capture_output=True).stdout)
+    h.update(open("/etc/debian_version").read().encode())
+    return h.hexdigest()[:16]
+
+
+def stamp_path():
+    cache = os.environ.get("SLUICE_DEPS") or ("/var/cache/sluice" if os.geteuid() == 0 else os.path.join(ROOT, ".deps"))
+    return os.path.join(cache, "setup-check", setup_key())
+
+
 @pytest.fixture(scope="module")
-def plain_debian():
+def plain_debian(request):
     if os.geteuid() != 0:
         pytest.skip("needs root (debootstrap, chroot, mounts)")
+    stamp = stamp_path()
+    if os.path.exists(stamp) and os.environ.get("SLUICE_SETUP_CHECK") != "always":
+        pytest.skip(f"the set-up's inputs are those of a run that passed here: {open(stamp).read().strip()} "
+                    f"({stamp}; SLUICE_SETUP_CHECK=always runs it again)")
+    failed_before = request.session.testsfailed
     started = time.monotonic()
     base = subprocess.run([os.path.join(ROOT, "tools/debian12-root.sh")], capture_output=True, text=True,
                           timeout=1800)
@@ -54,6 +84,12 @@ def plain_debian():
               + ", ".join(f"{s.name} {s.seconds} s" for s in steps.values())
               + f", in all {time.monotonic() - started:.0f} s")
         yield steps
+        if request.session.testsfailed == failed_before:
+            os.makedirs(os.path.dirname(stamp), exist_ok=True)
+            with open(stamp + ".tmp", "w") as f:
+                f.write(f"passed {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+                        + ", ".join(f"{s.name} {s.seconds} s" for s in steps.values()) + "\n")
+            os.replace(stamp + ".tmp", stamp)
     finally:
         # the namespace's mounts ended with it; never delete through one that did not (the cache, /dev)
         left = mounts_under(work)
