@@ -1,12 +1,13 @@
 /* auth_check: public-key authentication (and optionally a cipher round trip) of libssh2 against an sshd.
  *
- *   auth_check [-p PORT] [-u USER] [-m memory|file|both] [-P] [-H HOSTKEY_ALGS] [-c CIPHER] [-e BYTES] KEY[:PASSPHRASE]...
+ *   auth_check [-p PORT] [-u USER] [-m memory|file|both] [-P] [-H HOSTKEY_ALGS] [-c CIPHER] [-M MAC] [-e BYTES]
+ *              KEY[:PASSPHRASE]...
  *
  * For every key and mode: blocking session to 127.0.0.1:PORT -> handshake -> libssh2_userauth_publickey_frommemory
  * (private key only, public key derived; with -P also KEY.pub) or _fromfile_ex (public key file NULL, or KEY.pub
  * with -P) -> exec "echo ok". With -e BYTES the
  * session also runs "cat" and checks that BYTES of random data come back unchanged (exercises the cipher both ways;
- * -c forces the cipher). One line per attempt; exit status 1 when any attempt failed. */
+ * -c forces the cipher, -M the MAC of both directions). One line per attempt; exit status 1 when any attempt failed. */
 #include <libssh2.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -17,7 +18,7 @@
 #include <unistd.h>
 
 static int port = 22;
-static const char *user = "sluice-e2e", *hostkey_algs, *cipher;
+static const char *user = "sluice-e2e", *hostkey_algs, *cipher, *mac;
 static long echo_bytes;
 static int with_pub; /* -P: pass KEY.pub as well (default: public key derived from the private key) */
 
@@ -109,6 +110,11 @@ static int attempt(const char *spec, int from_file) {
     printf("%-28s cipher %s not supported: %s\n", spec, cipher, errmsg(s));
     return 1;
   }
+  if (mac && (libssh2_session_method_pref(s, LIBSSH2_METHOD_MAC_CS, mac) != 0 ||
+              libssh2_session_method_pref(s, LIBSSH2_METHOD_MAC_SC, mac) != 0)) {
+    printf("%-28s mac %s not supported: %s\n", spec, mac, errmsg(s));
+    return 1;
+  }
   int rc = libssh2_session_handshake(s, fd);
   if (rc) {
     printf("%-28s %-6s handshake %d %s\n", spec, from_file ? "file" : "memory", rc, errmsg(s));
@@ -116,6 +122,7 @@ static int attempt(const char *spec, int from_file) {
   }
   const char *hk = libssh2_session_methods(s, LIBSSH2_METHOD_HOSTKEY);
   const char *cr = libssh2_session_methods(s, LIBSSH2_METHOD_CRYPT_CS);
+  const char *ma = libssh2_session_methods(s, LIBSSH2_METHOD_MAC_SC);
   char pubpath[4200];
   snprintf(pubpath, sizeof pubpath, "%s.pub", path);
   if (from_file) {
@@ -143,8 +150,8 @@ static int attempt(const char *spec, int from_file) {
     snprintf(echo, sizeof echo, " echo %ld B: %s", echo_bytes, e ? "FAILED" : "ok");
     if (e) { failed = 1; fprintf(stderr, "echo rc %d %s\n", e, errmsg(s)); }
   }
-  printf("%-28s %-6s%s hostkey=%-20s cipher=%-12s %s%s\n", spec, from_file ? "file" : "memory", with_pub ? "+pub" : "", hk ? hk : "?",
-         cr ? cr : "?", rc == 0 ? (failed ? out : "OK (echo ok)") : out, echo);
+  printf("%-28s %-6s%s hostkey=%-20s cipher=%-12s%s%s %s%s\n", spec, from_file ? "file" : "memory", with_pub ? "+pub" : "",
+         hk ? hk : "?", cr ? cr : "?", mac ? " mac=" : "", mac ? (ma ? ma : "?") : "", rc == 0 ? (failed ? out : "OK (echo ok)") : out, echo);
   libssh2_session_disconnect(s, "bye");
   libssh2_session_free(s);
   close(fd);
@@ -154,7 +161,7 @@ static int attempt(const char *spec, int from_file) {
 int main(int argc, char **argv) {
   const char *mode = "both";
   int opt;
-  while ((opt = getopt(argc, argv, "p:u:m:PH:c:e:")) != -1) {
+  while ((opt = getopt(argc, argv, "p:u:m:PH:c:M:e:")) != -1) {
     switch (opt) {
     case 'p': port = atoi(optarg); break;
     case 'u': user = optarg; break;
@@ -162,6 +169,7 @@ int main(int argc, char **argv) {
     case 'P': with_pub = 1; break;
     case 'H': hostkey_algs = optarg; break;
     case 'c': cipher = optarg; break;
+    case 'M': mac = optarg; break;
     case 'e': echo_bytes = atol(optarg); break;
     default: fprintf(stderr, "usage: see the comment at the top of auth_check.c\n"); return 2;
     }

@@ -48,6 +48,9 @@ PermitRootLogin no
 PubkeyAuthentication yes
 AllowTcpForwarding yes
 Ciphers +aes128-cbc,aes192-cbc,aes256-cbc,3des-cbc
+MACs +hmac-sha1-96,hmac-md5,hmac-md5-96
+# a new key exchange every MiB: the MAC round trips below cross several (patch 0005 keys its contexts per exchange)
+RekeyLimit 1M
 LogLevel DEBUG1
 CFG
 /usr/sbin/sshd -D -e -f "$work/sshd_config" 2> "$work/sshd.log" &
@@ -69,6 +72,11 @@ for c in openssl mbedtls; do
   echo "== ciphers, $c (4 MB cat round trip)"
   for ci in aes128-ctr aes192-ctr aes256-ctr aes128-cbc aes192-cbc aes256-cbc 3des-cbc; do
     "$work/auth_$c" -p "$port" -m memory -c $ci -e 4000000 "$K/rsa_pem" | sed "s#$K/##" || true
+  done
+  echo "== MACs, $c (aes128-ctr, 4 MB cat round trip, a key exchange every MiB)"
+  for m in hmac-sha2-256 hmac-sha2-512 hmac-sha1 hmac-sha1-96 hmac-md5 hmac-md5-96 hmac-sha2-256-etm@openssh.com \
+           hmac-sha2-512-etm@openssh.com hmac-sha1-etm@openssh.com; do
+    "$work/auth_$c" -p "$port" -m memory -c aes128-ctr -M $m -e 4000000 "$K/rsa_pem" | sed "s#$K/##" || true
   done
 done
 grep -E "publickey test pkalg" "$work/sshd.log" | sed 's/.*pkalg \([^ ]*\).*/\1/' | sort | uniq -c | sed 's/^/signature algorithms seen by sshd: /' || true
