@@ -66,8 +66,9 @@ public final class SSHChannels {
     }
 
     /// C2S streams: a direct-tcpip channel to `host:port` pumped to `fd` (one end of a socketpair, owned from
-    /// here). `opened` hears the outcome exactly once: `.opened` once the channel is up, else why not (then `fd`
-    /// is closed) — at once, before this returns, when the session is not ready or has no room.
+    /// here). `opened` hears the outcome once: `.opened` once the channel is up, else why not (then `fd` is
+    /// closed) — at once, before this returns, when the session is not ready or has no room. A session that ends
+    /// first tells its owner instead (`onDown`), not `opened`.
     public func open(fd: Int32, host: String, port: Int, opened: @escaping (StreamOpenOutcome) -> Void) {
         _ = openDirect(fd: fd, host: host, port: port, counted: true, opened: opened)
     }
@@ -78,7 +79,7 @@ public final class SSHChannels {
         let room = admit()
         guard room == .opened, let pipe = newPipe(fd: fd, phase: .opening) else {
             CLinux.close(fd)
-            let outcome = room == .opened ? StreamOpenOutcome.noBuffers : room
+            let outcome = lostRace(room)
             opened(outcome)
             return outcome
         }
@@ -110,17 +111,28 @@ public final class SSHChannels {
             if socks { pipe.updateWatch() }
             return pipe
         }
-        let outcome = room == .opened ? StreamOpenOutcome.noBuffers : room
+        let outcome = lostRace(room)
         if socks { refusals.refuse(fd, outcome) } else { CLinux.close(fd) }
         return nil
     }
 
     /// A remote forward's inbound channel: a pipe if `admit` lets it in (the caller closes `fd` otherwise).
     func makePipe(fd: Int32, phase: ChannelPipe.Phase) -> ChannelPipe? {
-        admit() == .opened ? newPipe(fd: fd, phase: phase) : nil
+        let room = admit()
+        if room == .opened, let pipe = newPipe(fd: fd, phase: phase) { return pipe }
+        _ = lostRace(room)
+        return nil
     }
 
-    /// After `admit`: two pool buffers (nil only if the pool ran dry in between, which one thread cannot see).
+    /// `admit` let a stream in but the pool (shared with the other relay threads) ran dry before `newPipe`: that
+    /// refusal is counted here; any other outcome was counted by `admit`.
+    private func lostRace(_ room: StreamOpenOutcome) -> StreamOpenOutcome {
+        guard room == .opened else { return room }
+        Refusals.shared.count(StreamOpenOutcome.noBuffers)
+        return .noBuffers
+    }
+
+    /// After `admit`: two pool buffers (nil when another thread took them since).
     private func newPipe(fd: Int32, phase: ChannelPipe.Phase) -> ChannelPipe? {
         guard let up = pool.acquire() else { return nil }
         guard let down = pool.acquire() else {
