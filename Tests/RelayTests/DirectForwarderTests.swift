@@ -81,7 +81,7 @@ final class Harness {
 
     func start(_ mode: DirectForwarder.Mode, allow: @escaping DirectForwarder.Policy = { _, _, _ in true }) -> UInt16 {
         var port: UInt16 = 0
-        reactor.call { [self] in
+        _ = reactor.call { [self] in
             let f = DirectForwarder(reactor: self.reactor, pool: self.pool, resolver: self.resolver,
                                     settings: .init(bind: SocketAddress(ip: "127.0.0.1", port: 0)!, mode: mode),
                                     allow: allow)
@@ -93,14 +93,14 @@ final class Harness {
 
     func counters() -> (Int64, Int64, Int) {
         var result: (Int64, Int64, Int) = (0, 0, 0)
-        reactor.call { [self] in
+        _ = reactor.call { [self] in
             result = (self.forwarder!.bytesOut, self.forwarder!.bytesIn, self.forwarder!.activeConnections)
         }
         return result
     }
 
     func finish() {
-        reactor.call { [self] in self.forwarder?.stop() }
+        _ = reactor.call { [self] in self.forwarder?.stop() }
         resolver.stop()
         reactor.stop()
     }

@@ -109,20 +109,12 @@ final class ClientRelay {
         guard phase == .settingUp else { return }
         var ends: [Int32] = [-1, -1]
         guard cl_socketpair(&ends) == 0 else { return fail("no socket pair: \(FileIO.errorText(clinux_errno()))") }
-        let accepted = session.channels.open(fd: ends[0], host: request.targetHost, port: request.targetPort) { [self] refusal in
-            guard self.phase == .settingUp else {
+        session.channels.open(fd: ends[0], host: request.targetHost, port: request.targetPort) { [self] outcome in
+            guard self.phase == .settingUp, outcome == .opened else {
                 CLinux.close(ends[1])
-                return
-            }
-            if let refusal {
-                CLinux.close(ends[1])
-                return self.refuse(RelayWording.channelRefusal(refusal), code: WebSocketLink.Codes.internalError)
+                return self.streamRefused(outcome, request)
             }
             self.relay(ends[1])
-        }
-        if !accepted {
-            CLinux.close(ends[1])
-            fail("the SSH session has no room for another stream")
         }
     }
 
@@ -143,26 +135,21 @@ final class ClientRelay {
         let host = request.targetHost, port = request.targetPort
         let judge = { [self] (addresses: [String]) in
             guard self.phase == .settingUp else { return }
-            guard !addresses.isEmpty else {
-                return self.refuse(RelayWording.unreachable("cannot resolve \(host)"), code: WebSocketLink.Codes.internalError)
-            }
+            guard !addresses.isEmpty else { return self.streamRefused(.unresolved, request) }
             let policy = self.service.destinations.current()
             guard let address = addresses.first(where: { policy.allows(host: host, address: $0, port: port) }),
                   let socketAddress = SocketAddress(ip: address, port: UInt16(port)) else {
-                return self.refuse(DestinationPolicy.refusal(host: host, port: port), code: WebSocketLink.Codes.policy)
+                return self.streamRefused(.notAllowed, request)
             }
             let connector = Connector(reactor: self.service.reactor)
             self.connector = connector
-            connector.start(socketAddress) { [self] fd, error in
+            connector.start(socketAddress) { [self] fd, outcome in
                 self.connector = nil
                 guard self.phase == .settingUp else {
                     if fd >= 0 { CLinux.close(fd) }
                     return
                 }
-                guard fd >= 0 else {
-                    return self.refuse(RelayWording.unreachable(error ?? "connect failed"),
-                                       code: WebSocketLink.Codes.internalError)
-                }
+                guard fd >= 0 else { return self.streamRefused(outcome, request) }
                 if request.kind == .test {
                     CLinux.close(fd)
                     return self.testPassed()
@@ -192,14 +179,11 @@ final class ClientRelay {
         var ends: [Int32] = [-1, -1]
         guard cl_socketpair(&ends) == 0 else { return fail("no socket pair") }
         CLinux.close(ends[1])
-        let accepted = session.channels.open(fd: ends[0], host: request.targetHost, port: request.targetPort) { [self] refusal in
+        session.channels.open(fd: ends[0], host: request.targetHost, port: request.targetPort) { [self] outcome in
+            guard outcome == .opened else { return self.streamRefused(outcome, request) }
             guard self.phase == .settingUp else { return }
-            if let refusal {
-                return self.refuse(RelayWording.channelRefusal(refusal), code: WebSocketLink.Codes.internalError)
-            }
             self.testPassed()
         }
-        if !accepted { fail("the SSH session refused the test stream") }
     }
 
     private func testPassed() {
@@ -260,6 +244,15 @@ final class ClientRelay {
         guard phase == .settingUp else { return }
         Log.warn("c2s.failed", [("user", userId), ("reason", reason)])
         refuse(RelayWording.openFailed, code: WebSocketLink.Codes.internalError)
+    }
+
+    /// The stream did not open: §9's words and close code from the outcome (`RelayWording.stream`); an outcome
+    /// with no words of its own is logged as a failure.
+    private func streamRefused(_ outcome: StreamOpenOutcome, _ request: RelayRequest) {
+        guard phase == .settingUp else { return }
+        let (message, code) = RelayWording.stream(outcome, host: request.targetHost, port: request.targetPort)
+        if message == RelayWording.openFailed { return fail("stream not opened: " + outcome.description) }
+        refuse(message, code: code)
     }
 
     /// The session under a running relay died.

@@ -107,7 +107,8 @@ public final class RelayService {
     /// Closes every WebSocket (they must be handed back before the HTTP server stops) and the sessions.
     public func stop() {
         stopped.set(true)
-        reactor.call { [self] in
+        // never cancelled: the sockets must go back before the HTTP server stops (reactor.stop runs it first)
+        reactor.callEventually { [self] in
             for relay in Array(self.relays.values) { relay.shutDown() }
             // the close frames get a moment to leave; then whatever is left is cut
             for relay in Array(self.relays.values) { relay.link.abort() }

@@ -5,11 +5,21 @@ import Relay
 enum RelayWording {
     static let openFailed = "Failed to open relay"
 
-    /// libssh2's text for a refused direct-tcpip open: sshd says "administratively prohibited" when its policy
-    /// forbids the forward, "connect failed" when the target does not answer (the server's words, classified).
-    static func channelRefusal(_ message: String) -> String {
-        if ByteSearch.contains(message, "prohibited") { return "SSH forwarding was rejected by the endpoint server: \(message)" }
-        return unreachable(message)
+    /// A stream that did not open (through SSH or from the appliance itself): the `error` message and the close
+    /// code, from its outcome alone. `host`/`port`: the target as asked.
+    static func stream(_ outcome: StreamOpenOutcome, host: String, port: Int) -> (message: String, code: UInt16) {
+        switch outcome {
+        case .prohibited:
+            return ("SSH forwarding was rejected by the endpoint server: administratively prohibited",
+                    WebSocketLink.Codes.internalError)
+        case .notAllowed:
+            return (DestinationPolicy.refusal(host: host, port: port), WebSocketLink.Codes.policy)
+        case .unresolved: return (unreachable("cannot resolve \(host)"), WebSocketLink.Codes.internalError)
+        case .connectFailed, .refused, .unreachable, .timedOut:
+            return (unreachable(outcome.description), WebSocketLink.Codes.internalError)
+        case .opened, .overLimit, .noBuffers, .sessionUnavailable, .failed:
+            return (openFailed, WebSocketLink.Codes.internalError)
+        }
     }
 
     static func unreachable(_ why: String) -> String { "Tunnel target is not reachable from the endpoint host: \(why)" }

@@ -70,9 +70,9 @@ public final class TunnelManager {
         }
     }
 
-    /// Ends every attempt (listeners closed, sessions ended) and stops the control thread.
+    /// Ends every attempt (listeners closed, sessions ended) and stops the control thread (which runs this first).
     public func stop() {
-        reactor.call { [self] in
+        reactor.callEventually { [self] in
             for name in self.order { if let entry = self.entries[name] { self.run(entry, .abandon) } }
         }
         reactor.stop()
@@ -136,7 +136,8 @@ public final class TunnelManager {
     /// changed) restart with the new inventory; new configured tunnels are listed; tunnels of unchanged hosts keep
     /// running.
     public func reload(_ newConfig: Config) {
-        reactor.call { [self] in
+        // applied whether or not the control thread answers in time (never lost); a late one is only logged
+        let applied = reactor.callEventually { [self] in
             let old = self.config
             self.config = newConfig
             for name in Array(self.order) {
@@ -175,6 +176,7 @@ public final class TunnelManager {
             }
             self.publish()
         }
+        if !applied { Log.warn("config.reload_late", [("detail", "the control thread is busy; the reload follows")]) }
     }
 
     func report(_ attempt: UInt64, _ report: AttemptReport) {

@@ -2,7 +2,8 @@ import CLinux
 
 /// One accepted client on its way to a relay: the SOCKS5 handshake (when asked), then a `Dialer` (name resolution,
 /// the policy check per address, a non-blocking connect to the first allowed address that answers). It ends exactly once, either handing both
-/// sockets to `onReady` or closing the client (after the SOCKS reply that says why). Loop thread only.
+/// sockets to `onReady` or closing the client (after the SOCKS reply that says why: the `StreamOpenOutcome`'s).
+/// A client over the forward's limit never gets here (`SOCKSRefusals`). Loop thread only.
 final class ConnectionSetup {
     enum Phase { case greeting, request, resolving, connecting, finished }
 
@@ -11,8 +12,6 @@ final class ConnectionSetup {
     private let allow: DirectForwarder.Policy
     let client: Int32
     private let socks: Bool
-    /// Over the connection limit: finish the SOCKS handshake only to answer 01.
-    private let refuse: Bool
     let deadlineMs: Int64
     private(set) var phase: Phase
     private var input: [UInt8] = []
@@ -29,14 +28,13 @@ final class ConnectionSetup {
     var onClosed: (() -> Void)?
 
     init(reactor: Reactor, resolver: Resolver, key: String, allow: @escaping DirectForwarder.Policy, client: Int32,
-         fixed: (String, UInt16)?, refuse: Bool, deadlineMs: Int64) {
+         fixed: (String, UInt16)?, deadlineMs: Int64) {
         self.reactor = reactor
         self.key = key
         self.resolver = resolver
         self.allow = allow
         self.client = client
         self.socks = fixed == nil
-        self.refuse = refuse
         self.deadlineMs = deadlineMs
         if let (h, p) = fixed {
             host = h
@@ -48,7 +46,7 @@ final class ConnectionSetup {
     func start() {
         if socks {
             if !reactor.watch(client, events: CL_EPOLLIN, { [self] _ in self.readClient() }) {
-                fail(.generalFailure)
+                fail(.failed)
             }
         } else {
             resolve()
@@ -67,7 +65,6 @@ final class ConnectionSetup {
         input.removeFirst(step.consumed)   // after a CONNECT, early payload stays: sent to the target once connected
         if handshake.greeted { phase = .request }
         guard step.outcome == .connect else { return }
-        if refuse { return fail(.generalFailure) }
         host = step.host
         port = step.port
         reactor.unwatch(client)        // the relay reads the rest
@@ -92,15 +89,9 @@ final class ConnectionSetup {
             if outcome.fd >= 0 { _ = close(outcome.fd) }
             return
         }
-        switch outcome.kind {
-        case .connected:
-            target = outcome.fd
-            connected()
-        case .unresolved: fail(.hostUnreachable)
-        case .notAllowed: fail(.notAllowed)
-        case .refused: fail(.connectionRefused)
-        case .failed, .timedOut: fail(.hostUnreachable)
-        }
+        guard outcome.kind == .connected else { return fail(StreamOpenOutcome(dial: outcome.kind, errno: outcome.errno)) }
+        target = outcome.fd
+        connected()
     }
 
     private func dropTarget() {
@@ -114,7 +105,7 @@ final class ConnectionSetup {
 
     private func connected() {
         if socks {
-            guard TCPSocket.sendSmall(client, SOCKS5.reply(.succeeded)) else { return fail(nil) }
+            guard TCPSocket.sendSmall(client, SOCKS5.reply(StreamOpenOutcome.opened.socksReply)) else { return fail(nil) }
             if !input.isEmpty && !TCPSocket.sendSmall(target, input) { return fail(nil) }
         }
         phase = .finished
@@ -128,14 +119,15 @@ final class ConnectionSetup {
 
     /// The deadline passed: a SOCKS client whose CONNECT was under way hears 04; one that never finished its
     /// handshake is closed (no request was made, so no reply is due).
-    func timeout() { fail(phase == .greeting || phase == .request ? nil : .hostUnreachable) }
+    func timeout() { fail(phase == .greeting || phase == .request ? nil : .timedOut) }
 
     /// Closes everything without a reply (the forwarder is stopping).
     func abort() { fail(nil) }
 
-    private func fail(_ reply: SOCKS5.Reply?) {
+    /// `outcome` nil: closed without a reply (nothing was asked, or nobody is left to hear it).
+    private func fail(_ outcome: StreamOpenOutcome?) {
         guard phase != .finished else { return }
-        finishWith(socks ? reply.map { SOCKS5.reply($0) } : nil)
+        finishWith(socks ? outcome.map { SOCKS5.reply($0.socksReply) } : nil)
     }
 
     private func finishWith(_ reply: [UInt8]?) {

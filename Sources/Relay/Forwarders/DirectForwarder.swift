@@ -37,13 +37,13 @@ public final class DirectForwarder {
     private var nextId = 0
     private var setups: [Int: ConnectionSetup] = [:]
     private var relays: [Int: SpliceRelay] = [:]
+    /// SOCKS clients over `maxConnections`, answered 05 00 then 01.
+    private let refusals: SOCKSRefusals
     private var closedOut: Int64 = 0
     private var closedIn: Int64 = 0
     /// The listener failed for good (the tunnel is down); called once.
     public var onFatal: ((String) -> Void)?
     public private(set) var port: UInt16 = 0
-    /// Connections closed at once because of `maxConnections` (metrics).
-    public private(set) var refused = 0
 
     public init(reactor: Reactor, pool: PipePool, resolver: Resolver, settings: Settings, allow: @escaping Policy) {
         self.reactor = reactor
@@ -51,6 +51,7 @@ public final class DirectForwarder {
         self.resolver = resolver
         self.settings = settings
         self.allow = allow
+        self.refusals = SOCKSRefusals(reactor: reactor)
     }
 
     public var activeConnections: Int { setups.count + relays.count }
@@ -90,6 +91,7 @@ public final class DirectForwarder {
         }
         for setup in Array(setups.values) { setup.abort() }
         for relay in Array(relays.values) { relay.close() }
+        refusals.closeAll()
         setups.removeAll()
         relays.removeAll()
         onFatal = nil
@@ -98,6 +100,7 @@ public final class DirectForwarder {
     /// Timeouts, and a listener paused for lack of descriptors tries again.
     public func tick(nowMs: Int64) {
         for setup in Array(setups.values) where setup.deadlineMs <= nowMs { setup.timeout() }
+        refusals.tick(nowMs: nowMs)
         if paused && listener >= 0 && watchListener() { paused = false }
     }
 
@@ -121,22 +124,21 @@ public final class DirectForwarder {
     }
 
     private func admit(_ fd: Int32) {
-        let over = activeConnections >= settings.maxConnections
-        let socks = settings.mode == .socks5
-        // a SOCKS client over the limit still gets its 01 answer, but only so many may wait for it
-        if over && (!socks || activeConnections >= settings.maxConnections + 64) {
-            refused += 1
-            _ = close(fd)
+        if activeConnections >= settings.maxConnections {
+            // counted for /metrics; a SOCKS client still gets its greeting answered, then 01 (SOCKSRefusals bounds
+            // how many wait for it), a fixed target's client is closed at once
+            let outcome = StreamOpenOutcome.overLimit
+            Refusals.shared.count(outcome)
+            if settings.mode == .socks5 { refusals.refuse(fd, outcome) } else { _ = close(fd) }
             return
         }
-        if over { refused += 1 }
         TCPSocket.setNoDelay(fd)
         var fixed: (String, UInt16)? = nil
         if case .fixed(let host, let port) = settings.mode { fixed = (host, port) }
         let id = nextId
         nextId += 1
         let setup = ConnectionSetup(reactor: reactor, resolver: resolver, key: settings.lookupKey, allow: allow, client: fd, fixed: fixed,
-                                    refuse: over, deadlineMs: Clock.monotonicMs() + settings.setupTimeoutMs)
+                                    deadlineMs: Clock.monotonicMs() + settings.setupTimeoutMs)
         setup.onReady = { [self] client, target in
             self.setups.removeValue(forKey: id)
             self.relay(id, client, target)

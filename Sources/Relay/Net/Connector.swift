@@ -1,22 +1,22 @@
 import CLinux
 
 /// One outgoing TCP connection made without blocking the reactor: `done` runs once, on the reactor, with the
-/// connected socket (non-blocking, TCP_NODELAY) or the reason it failed. `cancel` drops it silently.
+/// connected socket (non-blocking, TCP_NODELAY) and `.opened`, or -1 and why it failed. `cancel` drops it silently.
 public final class Connector {
     public static let timeoutMs: Int64 = 10_000
 
     let reactor: Reactor
     private var fd: Int32 = -1
     private var startedMs: Int64 = 0
-    private var done: ((Int32, String?) -> Void)?
+    private var done: ((Int32, StreamOpenOutcome) -> Void)?
 
     public init(reactor: Reactor) { self.reactor = reactor }
 
-    public func start(_ address: SocketAddress, done: @escaping (Int32, String?) -> Void) {
+    public func start(_ address: SocketAddress, done: @escaping (Int32, StreamOpenOutcome) -> Void) {
         self.done = done
         startedMs = Clock.monotonicMs()
         switch TCPSocket.connect(address) {
-        case .failure(let error): return finish(-1, FileIO.errorText(error.code))
+        case .failure(let error): return finish(-1, StreamOpenOutcome(connectErrno: error.code == 0 ? EIO : error.code))
         case .success(let started):
             fd = started.fd
             if !started.pending { return connected() }
@@ -24,7 +24,7 @@ public final class Connector {
         if !reactor.watch(fd, events: CL_EPOLLOUT, { [self] _ in self.writable() }) {
             CLinux.close(fd)
             fd = -1
-            finish(-1, "cannot watch the connection")
+            finish(-1, .failed)
         }
     }
 
@@ -32,7 +32,7 @@ public final class Connector {
     public func tick(nowMs: Int64) {
         guard fd >= 0, nowMs - startedMs > Connector.timeoutMs else { return }
         drop()
-        finish(-1, "Connection timed out")
+        finish(-1, .timedOut)
     }
 
     public func cancel() {
@@ -44,7 +44,7 @@ public final class Connector {
         let error = TCPSocket.connectResult(fd)
         if error != 0 {
             drop()
-            return finish(-1, FileIO.errorText(error))
+            return finish(-1, StreamOpenOutcome(connectErrno: error))
         }
         reactor.unwatch(fd)
         connected()
@@ -54,7 +54,7 @@ public final class Connector {
         TCPSocket.setNoDelay(fd)
         let socket = fd
         fd = -1
-        finish(socket, nil)
+        finish(socket, .opened)
     }
 
     private func drop() {
@@ -64,9 +64,9 @@ public final class Connector {
         fd = -1
     }
 
-    private func finish(_ socket: Int32, _ error: String?) {
+    private func finish(_ socket: Int32, _ outcome: StreamOpenOutcome) {
         let report = done
         done = nil
-        if let report { report(socket, error) } else if socket >= 0 { CLinux.close(socket) }
+        if let report { report(socket, outcome) } else if socket >= 0 { CLinux.close(socket) }
     }
 }

@@ -52,9 +52,30 @@ public final class Reactor {
         _ = write(wakeFd, &one, 8)
     }
 
-    /// Runs `body` on the loop thread and waits for it (bounded); false when the loop did not answer in time.
-    @discardableResult
+    /// Runs `body` on the loop thread and waits for it, at most `timeoutMs` for the loop to take it: true once it
+    /// ran; false when the loop did not take it in time, and then it never runs (cancelled), so a caller may answer
+    /// an error for it. The loop and the caller giving up race for one claim: whoever takes it first decides. A body
+    /// the loop took just before the caller gave up is waited for to its end (loop work never blocks), so true and
+    /// false are both the truth.
     public func call(timeoutMs: Int = 5000, _ body: @escaping () -> Void) -> Bool {
+        let claim = CallClaim()
+        let done = Completion()
+        post {
+            guard claim.take() else { return }   // the caller gave up: it answered without this
+            body()
+            done.signal()
+        }
+        if done.wait(timeoutMs: timeoutMs) { return true }
+        if claim.take() { return false }
+        done.wait()
+        return true
+    }
+
+    /// Runs `body` on the loop thread in any case, and waits for it at most `timeoutMs`: true once it ran; false
+    /// when it had not run by then — it is still to come, and runs before anything posted after this call. For
+    /// work that must happen whether or not anyone waits for it (releasing an attempt, stopping).
+    @discardableResult
+    public func callEventually(timeoutMs: Int = 5000, _ body: @escaping () -> Void) -> Bool {
         let done = Completion()
         post {
             body()
@@ -130,6 +151,21 @@ public final class Reactor {
             }
             if batch.isEmpty { return }
             for work in batch { work() }
+        }
+    }
+}
+
+/// The one claim of a `Reactor.call`: taken by the loop (the body runs) or by the caller that gave up (it never will).
+final class CallClaim {
+    private let lock = Lock()
+    private var taken = false
+
+    /// True for the first taker only.
+    func take() -> Bool {
+        lock.withLock {
+            if taken { return false }
+            taken = true
+            return true
         }
     }
 }

@@ -22,8 +22,8 @@ final class ChannelPipe {
     var targetPort = 0
     /// false for a managed tunnel's carrier (the inner session's transport): not user traffic.
     var counted = true
-    /// C2S streams: told once whether the direct-tcpip open succeeded (nil) or why the server refused it.
-    var onOpen: ((String?) -> Void)?
+    /// Told once how the direct-tcpip open ended (`SSHChannels.open`, `carry`).
+    var onOpen: ((StreamOpenOutcome) -> Void)?
     private let up: UnsafeMutableRawPointer
     private let down: UnsafeMutableRawPointer
     private let size: Int
@@ -81,7 +81,7 @@ final class ChannelPipe {
     func opened(_ channel: OpaquePointer) {
         self.channel = channel
         if greeted {
-            guard reply(.succeeded) else { return abort() }
+            guard reply(StreamOpenOutcome.opened.socksReply) else { return abort() }
         } else {
             upStart = 0
             upEnd = 0
@@ -90,19 +90,15 @@ final class ChannelPipe {
         // bytes the SOCKS client sent after its request are already in `up` and go out first
         let report = onOpen
         onOpen = nil
-        report?(nil)
+        report?(.opened)
     }
 
-    func openFailed(_ message: String) {
+    /// The server refused the open (`SSHChannels` classified its words once); a SOCKS client hears the outcome's code.
+    func openFailed(_ outcome: StreamOpenOutcome) {
         let report = onOpen
         onOpen = nil
-        report?(message)
-        if greeted {
-            // sshd says only "connect failed" (refused and unreachable alike) or "administratively prohibited"
-            let code: SOCKS5.Reply = ByteSearch.contains(message, "connect failed")
-                ? .connectionRefused : ByteSearch.contains(message, "prohibited") ? .notAllowed : .generalFailure
-            _ = reply(code)
-        }
+        report?(outcome)
+        if greeted { _ = reply(outcome.socksReply) }
         abort()
     }
 

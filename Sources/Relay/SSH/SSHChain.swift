@@ -26,7 +26,7 @@ public final class SSHChain {
     public private(set) var inner: SSHSession?
     private var ended = false
     /// Why S refused the direct-tcpip channel meant to carry the inner session's transport.
-    private var carrierRefusal: String?
+    private var carrierRefusal: StreamOpenOutcome?
 
     /// `listenHost:listenPort`: the tcpip-forward (on S for local/dynamic, on E for remote); `exitHost:exitPort`:
     /// where each stream goes from the exit side (unused for dynamic).
@@ -116,7 +116,7 @@ public final class SSHChain {
         // the carrier could not be opened: the inner session saw only EOF; say what S answered
         if fromInner, let refused = carrierRefusal, !(inner?.isReady ?? false) {
             why = RelayFailure(.carrierRefused, subject: "\(innerTarget.hostName) through \(outerTarget.hostName)",
-                               detail: refused)
+                               detail: refused.description)
         }
         let report = onDown
         end()

@@ -4,7 +4,9 @@ import CSSH2
 /// The channels one SSH session multiplexes: its streams (a `ChannelPipe` each, with two pool buffers), libssh2's
 /// one-at-a-time queue of direct-tcpip opens, channels whose free must be retried, the connection limit and the
 /// traffic counters. It is also the exit side of every forwarding role: a stream handed to it (`adopt`, `carry`,
-/// `open`) becomes a direct-tcpip channel. Reactor thread only. It reaches its session through `owner`, which the
+/// `open`) becomes a direct-tcpip channel. It is the stream opener of the SSH paths: every open, or refusal, ends
+/// in one `StreamOpenOutcome` (counted for `/metrics` by `admit` when a limit refused it; a SOCKS client refused
+/// before its handshake gets a valid one from `refusals`). Reactor thread only. It reaches its session through `owner`, which the
 /// session clears when it ends (no weak references in Embedded Swift: the cycle is broken by hand).
 public final class SSHChannels {
     let reactor: Reactor
@@ -14,6 +16,8 @@ public final class SSHChannels {
     private(set) var pipes: [ChannelPipe] = []
     private var opening: [ChannelPipe] = []
     private var zombies: [OpaquePointer] = []
+    /// SOCKS clients refused before they had a pipe: greeting answered, then the refusal's reply.
+    let refusals: SOCKSRefusals
     public internal(set) var bytesIn: Int64 = 0
     public internal(set) var bytesOut: Int64 = 0
 
@@ -21,6 +25,7 @@ public final class SSHChannels {
         self.reactor = reactor
         self.pool = pool
         self.maxConnections = maxConnections
+        self.refusals = SOCKSRefusals(reactor: reactor)
     }
 
     public var count: Int { pipes.count }
@@ -40,38 +45,43 @@ public final class SSHChannels {
     // MARK: the exit side
 
     /// Managed tunnels: a stream from the other session (one end of a socketpair, owned from here) → a direct-tcpip
-    /// open to `host:port`, or SOCKS5 first when `socks`. False (and `fd` closed) when refused.
+    /// open to `host:port`, or SOCKS5 first when `socks` (a SOCKS client refused here still gets its greeting
+    /// answered, then the refusal's code). False when refused at once.
     public func adopt(fd: Int32, socks: Bool, host: String, port: Int) -> Bool {
-        guard socks else { return openDirect(fd: fd, host: host, port: port, counted: true, opened: nil) }
-        guard ready, let pipe = makePipe(fd: fd, phase: .socks) else {
-            CLinux.close(fd)
-            return false
+        guard socks else {
+            return openDirect(fd: fd, host: host, port: port, counted: true) { _ in } == .opened
         }
-        pipe.updateWatch()
+        guard let pipe = accept(fd: fd, socks: true) else { return false }
         pipe.progress()
         owner?.pumpAll()
         return true
     }
 
     /// The inner session's transport: a direct-tcpip channel to `host:port` pumped to `fd`; its bytes are not
-    /// counted as traffic. `refused` hears the server's reason if the open is refused.
-    public func carry(fd: Int32, host: String, port: Int, refused: @escaping (String) -> Void) -> Bool {
-        openDirect(fd: fd, host: host, port: port, counted: false) { refusal in
-            if let refusal { refused(refusal) }
-        }
+    /// counted as traffic. `refused` hears a refusal of the server. False (and `fd` closed) when refused at once.
+    public func carry(fd: Int32, host: String, port: Int, refused: @escaping (StreamOpenOutcome) -> Void) -> Bool {
+        openDirect(fd: fd, host: host, port: port, counted: false) { outcome in
+            if outcome != .opened { refused(outcome) }
+        } == .opened
     }
 
     /// C2S streams: a direct-tcpip channel to `host:port` pumped to `fd` (one end of a socketpair, owned from
-    /// here); `opened` reports nil once the channel is up, or the server's refusal (then `fd` is closed). False
-    /// (and `fd` closed, `opened` never called) when the session is not ready or has no room.
-    public func open(fd: Int32, host: String, port: Int, opened: @escaping (String?) -> Void) -> Bool {
-        openDirect(fd: fd, host: host, port: port, counted: true, opened: opened)
+    /// here). `opened` hears the outcome once: `.opened` once the channel is up, else why not (then `fd` is
+    /// closed) — at once, before this returns, when the session is not ready or has no room. A session that ends
+    /// first tells its owner instead (`onDown`), not `opened`.
+    public func open(fd: Int32, host: String, port: Int, opened: @escaping (StreamOpenOutcome) -> Void) {
+        _ = openDirect(fd: fd, host: host, port: port, counted: true, opened: opened)
     }
 
-    private func openDirect(fd: Int32, host: String, port: Int, counted: Bool, opened: ((String?) -> Void)?) -> Bool {
-        guard ready, let pipe = makePipe(fd: fd, phase: .opening) else {
+    /// `.opened`: queued (the outcome comes later through `opened`); anything else: refused now, told to `opened`.
+    private func openDirect(fd: Int32, host: String, port: Int, counted: Bool,
+                            opened: @escaping (StreamOpenOutcome) -> Void) -> StreamOpenOutcome {
+        let room = admit()
+        guard room == .opened, let pipe = newPipe(fd: fd, phase: .opening) else {
             CLinux.close(fd)
-            return false
+            let outcome = lostRace(room)
+            opened(outcome)
+            return outcome
         }
         pipe.counted = counted
         pipe.targetHost = host
@@ -79,21 +89,52 @@ public final class SSHChannels {
         pipe.onOpen = opened
         opening.append(pipe)
         owner?.pumpAll()
-        return true
+        return .opened
     }
 
     // MARK: streams
 
-    /// A stream needs two pool buffers; without them (or beyond the connection limit) it is refused at once.
+    /// Whether a new stream may have a pipe: the session up, under the connection limit, two pool buffers free.
+    /// A refusal because of a limit is counted for `/metrics` here, once.
+    func admit() -> StreamOpenOutcome {
+        let outcome: StreamOpenOutcome = !ready ? .sessionUnavailable : pipes.count >= maxConnections ? .overLimit
+            : pool.available < 2 ? .noBuffers : .opened
+        Refusals.shared.count(outcome)
+        return outcome
+    }
+
+    /// An accepted connection of a local or dynamic forward (or a managed tunnel's inbound stream): a pipe, or
+    /// refused — a SOCKS client through `refusals` (greeting, request, then the outcome's reply), another closed.
+    func accept(fd: Int32, socks: Bool) -> ChannelPipe? {
+        let room = admit()
+        if room == .opened, let pipe = newPipe(fd: fd, phase: socks ? .socks : .opening) {
+            if socks { pipe.updateWatch() }
+            return pipe
+        }
+        let outcome = lostRace(room)
+        if socks { refusals.refuse(fd, outcome) } else { CLinux.close(fd) }
+        return nil
+    }
+
+    /// A remote forward's inbound channel: a pipe if `admit` lets it in (the caller closes `fd` otherwise).
     func makePipe(fd: Int32, phase: ChannelPipe.Phase) -> ChannelPipe? {
-        guard pipes.count < maxConnections else {
-            Refusals.shared.count(.connectionLimit)
-            return nil
-        }
-        guard pool.available >= 2, let up = pool.acquire() else {
-            Refusals.shared.count(.bufferPool)
-            return nil
-        }
+        let room = admit()
+        if room == .opened, let pipe = newPipe(fd: fd, phase: phase) { return pipe }
+        _ = lostRace(room)
+        return nil
+    }
+
+    /// `admit` let a stream in but the pool (shared with the other relay threads) ran dry before `newPipe`: that
+    /// refusal is counted here; any other outcome was counted by `admit`.
+    private func lostRace(_ room: StreamOpenOutcome) -> StreamOpenOutcome {
+        guard room == .opened else { return room }
+        Refusals.shared.count(StreamOpenOutcome.noBuffers)
+        return .noBuffers
+    }
+
+    /// After `admit`: two pool buffers (nil when another thread took them since).
+    private func newPipe(fd: Int32, phase: ChannelPipe.Phase) -> ChannelPipe? {
+        guard let up = pool.acquire() else { return nil }
         guard let down = pool.acquire() else {
             pool.release(up)
             return nil
@@ -129,7 +170,7 @@ public final class SSHChannels {
                 owner.fatal = owner.fatal ?? owner.peerGoneReason()
                 return
             }
-            pipe.openFailed(SSHLibrary.lastError(s))
+            pipe.openFailed(StreamOpenOutcome(sshRefusal: SSHLibrary.lastError(s)))
         }
     }
 
@@ -155,8 +196,12 @@ public final class SSHChannels {
         return false
     }
 
+    /// Refused SOCKS clients that never finished their handshake are closed (the session's tick).
+    func tick(nowMs: Int64) { refusals.tick(nowMs: nowMs) }
+
     /// The session is ending: every socket closes; libssh2 frees the channels with the session.
     func closeAll() {
+        refusals.closeAll()
         for pipe in pipes { pipe.closeLocal() }
         pipes = []
         opening = []

@@ -42,22 +42,12 @@ final class SSHLocalListener {
                 return
             }
             TCPSocket.setNoDelay(stream)
+            // refused (over a limit): counted; a SOCKS client still has its greeting answered, then gets the reply
+            guard let pipe = channels.accept(fd: stream, socks: forward.kind != .local) else { continue }
             if forward.kind == .local {
-                guard let pipe = channels.makePipe(fd: stream, phase: .opening) else {
-                    CLinux.close(stream)
-                    continue
-                }
                 pipe.targetHost = forward.host
                 pipe.targetPort = forward.port
                 channels.enqueueOpen(pipe)
-            } else {
-                guard let pipe = channels.makePipe(fd: stream, phase: .socks) else {
-                    // SOCKS clients get a reply, not a silent close (appliance.md §2 limits)
-                    _ = SOCKS5.reply(.generalFailure).withUnsafeBytes { CLinux.send(stream, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-                    CLinux.close(stream)
-                    continue
-                }
-                pipe.updateWatch()
             }
         }
     }

@@ -270,6 +270,7 @@ public final class SSHSession {
                 _ = libssh2_keepalive_send(s, &next)
             }
             listener?.resume()
+            channels.tick(nowMs: nowMs)
             if (remote?.listening ?? false) || channels.freesPending || io.rxGeneration != generation { pumpAll() } else { settle() }
         case .idle, .closed:
             break

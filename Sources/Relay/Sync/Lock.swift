@@ -55,6 +55,13 @@ public final class Completion {
         pthread_mutex_unlock(mutex)
     }
 
+    /// Waits with no bound: only for work known to be under way and short (`Reactor.call`'s claimed body).
+    public func wait() {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        while !done { pthread_cond_wait(&cond, mutex) }
+    }
+
     /// Returns false on timeout.
     public func wait(timeoutMs: Int) -> Bool {
         var deadline = timespec()

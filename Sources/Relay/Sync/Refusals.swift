@@ -23,5 +23,10 @@ public final class Refusals {
 
     public func count(_ cause: Cause) { counts.update { $0[cause.rawValue] += 1 } }
 
+    /// A stream refused with `outcome`: counted when it was a limit of ours (`StreamOpenOutcome.refusalCause`).
+    public func count(_ outcome: StreamOpenOutcome) {
+        if let cause = outcome.refusalCause { count(cause) }
+    }
+
     public func snapshot() -> [Int] { counts.get() }
 }

@@ -68,10 +68,12 @@ public final class LocalHostDriver: TunnelDriver {
     }
 
     public func stop(attempt: UInt64) {
-        reactor.call { [self] in
+        // as SSHDriver.stop: never cancelled; late, it still runs before the next start on this reactor
+        let released = reactor.callEventually { [self] in
             guard let tunnel = self.tunnels.removeValue(forKey: attempt) else { return }
             tunnel.forwarder?.stop()
         }
+        if !released { Log.warn("local.stop_late", [("attempt", String(attempt))]) }
     }
 
     // MARK: loop thread

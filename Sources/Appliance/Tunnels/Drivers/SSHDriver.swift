@@ -138,11 +138,14 @@ public final class SSHDriver: TunnelDriver {
     }
 
     public func stop(attempt: UInt64) {
-        // synchronous: the listener and the session are gone when the manager goes on (a restart may rebind)
-        reactor.call { [self] in
+        // synchronous: the listener and the session are gone when the manager goes on (a restart may rebind). Never
+        // cancelled: a reactor late to answer still releases the attempt, before the next start it is given (posted
+        // after this), and reports nothing of it (its reports look the attempt up).
+        let released = reactor.callEventually { [self] in
             guard let entry = self.attempts.removeValue(forKey: attempt) else { return }
             entry.close()
         }
+        if !released { Log.warn("ssh.stop_late", [("attempt", String(attempt))]) }
     }
 
     private func up(_ attempt: UInt64, name: String) {
