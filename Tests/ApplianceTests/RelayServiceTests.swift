@@ -31,45 +31,14 @@ import Relay
             return ends[0]
         }
 
-        /// A masked client frame (RFC 6455 §5.3).
-        func send(_ opcode: UInt8, _ payload: [UInt8]) {
-            let key: [UInt8] = [0x11, 0x22, 0x33, 0x44]
-            var frame: [UInt8] = [0x80 | opcode]
-            if payload.count < 126 { frame.append(0x80 | UInt8(payload.count)) }
-            else { frame += [0x80 | 126, UInt8(payload.count >> 8), UInt8(payload.count & 0xFF)] }
-            frame += key
-            for (i, b) in payload.enumerated() { frame.append(b ^ key[i & 3]) }
-            _ = FileIO.writeAll(client, frame)
-        }
+        var ws: WebSocketTestClient { WebSocketTestClient(fd: client) }
 
-        /// One server frame (unmasked, under 64 KiB): its opcode and payload; nil when none came within 10 s.
-        func receive() -> (UInt8, [UInt8])? {
-            guard let head = read(2) else { return nil }
-            var length = Int(head[1] & 0x7F)
-            if length == 126 {
-                guard let more = read(2) else { return nil }
-                length = Int(more[0]) << 8 | Int(more[1])
-            }
-            guard let payload = read(length) else { return nil }
-            return (head[0] & 0x0F, payload)
-        }
+        func waitHandedBack(_ count: Int) -> Bool { waitUntil { self.handedBack.get() >= count } }
 
-        private func read(_ count: Int) -> [UInt8]? {
-            var out: [UInt8] = []
-            while out.count < count {
-                var p = pollfd(fd: client, events: Int16(POLLIN), revents: 0)
-                guard poll(&p, 1, 10_000) == 1 else { return nil }
-                var buffer = [UInt8](repeating: 0, count: count - out.count)
-                let n = buffer.withUnsafeMutableBytes { recv(client, $0.baseAddress, $0.count, 0) }
-                guard n > 0 else { return nil }
-                out += buffer[..<n]
-            }
-            return out
-        }
-
-        func waitHandedBack(_ count: Int) -> Bool {
-            for _ in 0..<5000 where handedBack.get() < count { usleep(1000) }
-            return handedBack.get() >= count
+        /// `condition` within 5 s.
+        func waitUntil(_ condition: () -> Bool) -> Bool {
+            for _ in 0..<5000 where !condition() { usleep(1000) }
+            return condition()
         }
 
         private var stopped = false
@@ -131,26 +100,27 @@ import Relay
             CLinux.close(target.listener)
             target.thread?.join()
         }
-        rig.send(1, Array(#"{"type":"open","tunnelConfig":{"sourceHostId":0,"mode":"local","endpointPort":\#(target.port)}}"#.utf8))
-        let ready = try #require(rig.receive())
+        rig.ws.send(1, Array(#"{"type":"open","tunnelConfig":{"sourceHostId":0,"mode":"local","endpointPort":\#(target.port)}}"#.utf8))
+        let ready = try #require(rig.ws.receive())
         #expect(ready.0 == 1 && ready.1 == Array(#"{"type":"ready"}"#.utf8))
-        rig.send(2, Array("through the appliance".utf8))
-        let echoed = try #require(rig.receive())
+        rig.ws.send(2, Array("through the appliance".utf8))
+        let echoed = try #require(rig.ws.receive())
         #expect(echoed.0 == 2 && echoed.1 == Array("through the appliance".utf8))
         // the client closes: the close is answered, the socket handed back and the relay no longer counted
-        rig.send(8, [0x03, 0xE8])
-        let close = try #require(rig.receive())
+        rig.ws.send(8, [0x03, 0xE8])
+        let close = try #require(rig.ws.receive())
         #expect(close.0 == 8 && Array(close.1.prefix(2)) == [0x03, 0xE8])
         #expect(rig.waitHandedBack(1))
-        #expect(rig.service.activeRelays == 0)
+        // the link hands the socket back first, then tells the relay, which the service forgets
+        #expect(rig.waitUntil { rig.service.activeRelays == 0 })
     }
 
     @Test func aRefusedFirstMessageIsAnErrorThenClose1008() throws {
         let rig = try Rig()
-        rig.send(1, Array(#"{"type":"open","tunnelConfig":{"sourceHostId":0,"mode":"remote","sourcePort":9000}}"#.utf8))
-        let error = try #require(rig.receive())
+        rig.ws.send(1, Array(#"{"type":"open","tunnelConfig":{"sourceHostId":0,"mode":"remote","sourcePort":9000}}"#.utf8))
+        let error = try #require(rig.ws.receive())
         #expect(error.0 == 1 && error.1 == Array(JSONWriter.write(RelayMessage.error(RelayWording.noRemoteOnAppliance).json).utf8))
-        let close = try #require(rig.receive())
+        let close = try #require(rig.ws.receive())
         #expect(close.0 == 8 && Array(close.1.prefix(2)) == [0x03, 0xF0])   // 1008
     }
 }
