@@ -10,7 +10,7 @@ final class ClientRelay {
     let userId: String
     private var life: RelayLifecycle
     /// Events that arrive while effects run (a close may end the link at once) wait their turn.
-    private var queued: [RelayEvent] = []
+    private var queued: [(RelayEvent, Int64)] = []
     private var running = false
     /// Riding a shared session: its key (released when this relay ends).
     private var sharedKey: SharedSessionKey?
@@ -81,13 +81,13 @@ final class ClientRelay {
     }
 
     private func feed(_ event: RelayEvent, nowMs: Int64 = Clock.monotonicMs()) {
-        queued.append(event)
+        queued.append((event, nowMs))
         guard !running else { return }
         running = true
         defer { running = false }
         while !queued.isEmpty {
-            let next = queued.removeFirst()
-            for effect in life.handle(next, nowMs: nowMs) { perform(effect) }
+            let (next, at) = queued.removeFirst()
+            for effect in life.handle(next, nowMs: at) { perform(effect) }
         }
     }
 
