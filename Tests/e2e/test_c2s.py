@@ -12,6 +12,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from harness.appliance import Appliance
+from harness.dns import DOMAIN, namespace_prefix
 from harness.netio import recv_exact, recv_to_eof
 from harness.ports import free_port
 from harness.servers import ChecksumSink, EchoServer
@@ -380,6 +381,35 @@ def test_destination_not_allowed_from_the_appliance(appliance):
 def test_remote_on_the_appliance_itself_is_refused(appliance):
     ws, reply = relay(appliance.port, admin(appliance), remote_open(APPLIANCE, free_port()))
     assert reply["type"] == "error" and reply["error"].startswith("Remote port is not available"), reply
+
+
+def test_appliance_target_by_name_tries_every_allowed_address(sluice_bin):
+    """Issue #25/#23: a target named through the appliance itself is dialled as every connection out is
+    (`Dialer`): `destinations` judges each address of the name, and each allowed one is tried in turn. The names live
+    in the /etc/hosts of the product's own mount namespace (harness/dns.py): `first-refuses` has an address where
+    nothing listens before the echo server's (in file order and in getaddrinfo's order), `first-denied` a
+    non-loopback address first, which `destinations` (loopback only) refuses, and `all-denied` only such addresses."""
+    echo = EchoServer(host="127.0.0.5")
+    with socket.socket() as probe:       # nothing listens on the echo server's port at the first address
+        assert probe.connect_ex(("127.0.0.1", echo.port)) != 0
+    lines = [f"127.0.0.1 first-refuses.{DOMAIN}", f"127.0.0.5 first-refuses.{DOMAIN}",
+             f"192.0.2.1 first-denied.{DOMAIN}", f"127.0.0.5 first-denied.{DOMAIN}",
+             f"192.0.2.1 all-denied.{DOMAIN}", f"198.51.100.1 all-denied.{DOMAIN}"]
+    a = Appliance(sluice_bin, prefix=namespace_prefix("files-dns", lines)).start()
+    try:
+        for name in ["first-refuses", "first-denied"]:
+            for message in [local_open(APPLIANCE, echo.port, target=f"{name}.{DOMAIN}"),
+                            dynamic_open(APPLIANCE, f"{name}.{DOMAIN}", echo.port)]:
+                ws, reply = relay(a.port, admin(a), message)
+                assert reply == {"type": "ready"}, (name, reply)
+                ws.send(b"every address\n")
+                assert ws.recv(timeout=10) == b"every address\n"
+                ws.close()
+        expect_error(a.port, admin(a), dynamic_open(APPLIANCE, f"all-denied.{DOMAIN}", echo.port),
+                     f"Destination not allowed: all-denied.{DOMAIN}:{echo.port}", 1008)
+    finally:
+        a.stop()
+        echo.close()
 
 
 # ---------------------------------------------------------------------------------------------- upgrade checks

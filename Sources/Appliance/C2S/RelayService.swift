@@ -4,14 +4,6 @@ import Relay
 /// direct connections live on one reactor thread, so none of it needs a lock. The HTTP thread only hands sockets
 /// over. Memory is bounded by the configuration: at most `limits.maxRelays` WebSockets, each with one receive
 /// buffer of `receiveBufferSize`; SSH streams take two buffers of a pool of `bufferCount` × `bufferSize`.
-public enum RelayRoom {
-    case available
-    /// `limits.maxRelays` WebSockets are open (→ 503).
-    case full
-    /// A non-admin holds their share (→ 429).
-    case userShare
-}
-
 public final class RelayService {
     public static let receiveBufferSize = 64 * 1024
 
@@ -26,12 +18,11 @@ public final class RelayService {
     /// Unfinished text messages of every relay: 32 MiB in all, 8 MiB per user (issue #24).
     public let text = TextBudget(total: RelayService.textTotal, perKey: RelayService.textTotal / 4)
     public static let textTotal = 32 << 20
-    let sessions: SharedSessions
+    let sessions = SharedSessions<SSHSession>()
     let maxConnections: Int
     private let maxRelays: Int
-    private let active = Locked(0)
-    /// WebSockets open now per user (issue #24: one user opened all 512 and the admin's upgrade got 503).
-    private let activeByUser = Locked<[String: Int]>([:])
+    /// WebSockets open now, in all and per user (any thread).
+    private let counts: Locked<RelayCounts>
     private let stopped = Locked(false)
     // loop thread only
     private var relays: [ObjectIdentifier: ClientRelay] = [:]
@@ -46,43 +37,35 @@ public final class RelayService {
         self.resolver = Resolver.shared
         self.maxRelays = max(1, limits.maxRelays)
         self.maxConnections = max(1, limits.maxConnectionsPerTunnel)
+        self.counts = Locked(RelayCounts(maxRelays: limits.maxRelays))
         self.pool = context.buffers
         self.rxPool = BufferPool(size: RelayService.receiveBufferSize, count: maxRelays)
         PoolRegistry.shared.register("websocket_receive", buffers: rxPool)
         PoolRegistry.shared.register("c2s", pipes: pipes)
-        self.sessions = SharedSessions(reactor: reactor, pool: pool, maxConnections: maxConnections)
         reactor.post { [self] in self.reactor.setTick { [self] in self.tick() } }
         guard reactor.start(name: "c2s") else { return nil }
     }
 
     /// WebSockets open now (any thread); the HTTP side refuses new ones at `limits.maxRelays`.
-    public var activeRelays: Int { active.get() }
-    public var hasRoom: Bool { active.get() < maxRelays }
+    public var activeRelays: Int { counts.get().total }
+    public var hasRoom: Bool { !counts.get().isFull }
 
     /// A non-admin's share of `limits.maxRelays`: a quarter, at least one (as for tunnels).
-    public static func userShare(_ maxRelays: Int) -> Int { max(1, maxRelays / 4) }
+    public static func userShare(_ maxRelays: Int) -> Int { RelayCounts.userShare(maxRelays) }
 
     /// WebSockets open per user now, for `/metrics` (any thread).
     public var relaysByUser: [(String, Int)] {
-        activeByUser.get().sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        counts.get().byUser.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
     }
 
     /// WebSockets `userId` has open now (any thread).
-    public func relays(of userId: String) -> Int { activeByUser.get()[userId] ?? 0 }
+    public func relays(of userId: String) -> Int { counts.get().of(userId) }
 
     /// Room for one more WebSocket of this user: under the total and, for a non-admin, under their share.
-    public func room(for user: User) -> RelayRoom {
-        guard hasRoom else { return .full }
-        if !user.admin && relays(of: user.id) >= RelayService.userShare(maxRelays) { return .userShare }
-        return .available
-    }
+    public func room(for user: User) -> RelayRoom { counts.get().room(userId: user.id, admin: user.admin) }
 
     private func count(_ userId: String, _ delta: Int) {
-        active.update { $0 += delta }
-        activeByUser.update { (counts: inout [String: Int]) in
-            let next = (counts[userId] ?? 0) + delta
-            counts[userId] = next > 0 ? next : nil
-        }
+        counts.update { (c: inout RelayCounts) in c.add(userId, delta) }
     }
 
     /// The upgrade is done: the socket is ours until `handBack` (HTTP thread; the work hops onto the loop).
@@ -113,8 +96,7 @@ public final class RelayService {
             // the close frames get a moment to leave; then whatever is left is cut
             for relay in Array(self.relays.values) { relay.link.abort() }
             self.relays = [:]
-            self.active.set(0)
-            self.activeByUser.set([:])
+            self.counts.update { (c: inout RelayCounts) in c.reset() }
             self.sessions.closeAll()
         }
         reactor.stop()

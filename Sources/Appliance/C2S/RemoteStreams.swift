@@ -33,17 +33,32 @@ final class RemoteStreams {
         send([("type", .string("connection")), ("streamId", .string(String(id)))])
     }
 
+    /// What a client text message asks of the streams (§9): nil for anything else, which is ignored.
+    enum Command: Equatable {
+        case data(id: Int, bytes: [UInt8])
+        case close(id: Int)
+        /// `data` whose payload is not base64: the stream is not written.
+        case badData
+
+        static func parse(_ text: [UInt8]) -> Command? {
+            guard let json = try? JSONParser.parse(text), let type = json["type"]?.stringValue,
+                  let idText = json["streamId"]?.stringValue, let id = Int(idText) else { return nil }
+            if type == "close" { return .close(id: id) }
+            guard type == "data" else { return nil }
+            guard let data = json["data"]?.stringValue, let bytes = Base64.decode(data) else { return .badData }
+            return .data(id: id, bytes: bytes)
+        }
+    }
+
     /// A text message of the client.
     func message(_ text: [UInt8]) {
-        guard let json = try? JSONParser.parse(text), let type = json["type"]?.stringValue,
-              let idText = json["streamId"]?.stringValue, let id = Int(idText) else { return }
-        if type == "data" {
-            guard let data = json["data"]?.stringValue, let bytes = Base64.decode(data) else { return }
+        switch Command.parse(text) {
+        case .data(let id, let bytes):
             if !table.write(id, bytes) {
-                send([("type", .string("close")), ("streamId", .string(idText)), ("error", .string("Unknown stream"))])
+                send([("type", .string("close")), ("streamId", .string(String(id))), ("error", .string("Unknown stream"))])
             }
-        } else if type == "close" {
-            table.shut(id)
+        case .close(let id): table.shut(id)
+        case .badData, nil: return
         }
     }
 

@@ -1,77 +1,81 @@
 import Relay
 
+/// What `SharedSessions` asks of a session: `SSHSession`, or a fake in the unit tests (no sockets there).
+protocol SharedSession: AnyObject {
+    func start()
+    func close()
+    func tick(nowMs: Int64)
+}
+
+extension SSHSession: SharedSession {}
+
+/// Whose session: one per (user, host).
+struct SharedSessionKey: Hashable {
+    var userId: String
+    var hostId: Int
+}
+
 /// One authenticated SSH session per (user, host), shared by that user's C2S streams to that host: a second
 /// stream costs a channel open, not a TCP connect, key exchange and login (Termix logs in again for every TCP
 /// connection). A session nobody uses is closed after `idleMs`. Reactor thread only.
-final class SharedSessions {
-    static let idleMs: Int64 = 60_000
+final class SharedSessions<Session: SharedSession> {
+    static var idleMs: Int64 { 60_000 }
 
-    struct Key: Hashable {
-        var userId: String
-        var hostId: Int
-    }
-
-    typealias Waiter = (SSHSession?, RelayFailure?) -> Void
+    typealias Waiter = (Session?, RelayFailure?) -> Void
+    /// Makes the session (not started) with the callbacks it must call once up and when it ends.
+    typealias Make = (_ up: @escaping () -> Void, _ down: @escaping (RelayFailure) -> Void) -> Session
 
     final class Entry {
-        let session: SSHSession
+        let session: Session
         var ready = false
         var waiters: [Waiter] = []
-        var users = 0
         var idleSinceMs: Int64 = 0
-        /// Relays riding the session, told when it dies (before their streams see EOF).
+        /// Relays riding the session (its users), told when it dies (before their streams see EOF).
         var lost: [ObjectIdentifier: (RelayFailure) -> Void] = [:]
 
-        init(session: SSHSession) { self.session = session }
+        init(session: Session) { self.session = session }
     }
 
-    let reactor: Reactor
-    let pool: BufferPool
-    let maxConnections: Int
-    private var entries: [Key: Entry] = [:]
+    private var entries: [SharedSessionKey: Entry] = [:]
 
-    init(reactor: Reactor, pool: BufferPool, maxConnections: Int) {
-        self.reactor = reactor
-        self.pool = pool
-        self.maxConnections = maxConnections
-    }
+    init() {}
 
+    /// Sessions open or being set up.
     var count: Int { entries.count }
 
+    /// Relays riding the session of `key` now.
+    func users(_ key: SharedSessionKey) -> Int { entries[key]?.lost.count ?? 0 }
+
     /// `done` gets the ready session (the caller now counts as a user: `release` when done), or why none could
-    /// be had. `target` is only used when no session exists yet.
-    func acquire(_ key: Key, owner: ObjectIdentifier, target: SSHTarget, lost: @escaping (RelayFailure) -> Void,
+    /// be had. `make` is only called when no session exists yet.
+    func acquire(_ key: SharedSessionKey, owner: ObjectIdentifier, make: Make, lost: @escaping (RelayFailure) -> Void,
                  done: @escaping Waiter) {
         if let entry = entries[key] {
-            entry.users += 1
             entry.lost[owner] = lost
             if entry.ready { return done(entry.session, nil) }
             entry.waiters.append(done)
             return
         }
         var made: Entry?
-        let session = SSHSession(reactor: reactor, pool: pool, target: target, forward: .exit(),
-                                 maxConnections: maxConnections,
-                                 onUp: { [self] in if let made { self.up(made) } },
-                                 onDown: { [self] failure in if let made { self.down(key, made, failure) } })
+        let session = make({ [self] in if let made { self.up(made) } },
+                           { [self] failure in if let made { self.down(key, made, failure) } })
         let entry = Entry(session: session)
         made = entry
-        entry.users = 1
         entry.lost[owner] = lost
         entry.waiters.append(done)
         entries[key] = entry
         session.start()
     }
 
-    func release(_ key: Key, owner: ObjectIdentifier) {
+    /// `owner` no longer rides the session; the last one starts its idle time.
+    func release(_ key: SharedSessionKey, owner: ObjectIdentifier, nowMs: Int64) {
         guard let entry = entries[key], entry.lost.removeValue(forKey: owner) != nil else { return }
-        entry.users -= 1
-        if entry.users == 0 { entry.idleSinceMs = Clock.monotonicMs() }
+        if entry.lost.isEmpty { entry.idleSinceMs = nowMs }
     }
 
     func tick(nowMs: Int64) {
         for (key, entry) in entries {
-            if entry.users == 0 && entry.ready && nowMs - entry.idleSinceMs > SharedSessions.idleMs {
+            if entry.lost.isEmpty && entry.ready && nowMs - entry.idleSinceMs > SharedSessions.idleMs {
                 entries.removeValue(forKey: key)
                 entry.session.close()
                 continue
@@ -82,7 +86,7 @@ final class SharedSessions {
 
     /// Ends the sessions `stale` picks at once (a reload changed their host or took the user's access away);
     /// their riders are told, as when a session dies.
-    func end(where stale: (Key) -> Bool) {
+    func end(where stale: (SharedSessionKey) -> Bool) {
         for (key, entry) in entries where stale(key) {
             entries.removeValue(forKey: key)
             entry.session.close()
@@ -102,7 +106,7 @@ final class SharedSessions {
         for waiter in waiting { waiter(entry.session, nil) }
     }
 
-    private func down(_ key: Key, _ entry: Entry, _ failure: RelayFailure) {
+    private func down(_ key: SharedSessionKey, _ entry: Entry, _ failure: RelayFailure) {
         if entries[key] === entry { entries.removeValue(forKey: key) }
         let waiting = entry.waiters
         entry.waiters = []

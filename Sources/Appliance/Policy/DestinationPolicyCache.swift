@@ -17,4 +17,10 @@ public final class DestinationPolicyCache {
             return policy
         }
     }
+
+    /// The judge of each resolved address of one connection out of the appliance itself (`Dialer`'s `allow`), by
+    /// the configuration live when the addresses arrive.
+    public func rule(host: String, port: Int) -> (String) -> Bool {
+        { [self] address in self.current().allows(host: host, address: address, port: port) }
+    }
 }
