@@ -16,20 +16,23 @@ if embedded {
     if crypto == "mbedtls" { swiftSettings.append(.define("LIBC_MUSL")) }
 }
 
-// Static link order: libssh2 before its crypto backend; mbedcrypto serves Sluice's own cryptography in both flavours.
+// Static link order: libssh2 before its crypto backend. One crypto library per flavour: it serves libssh2 and Sluice's
+// own cryptography (Sources/CCrypto) alike.
 let cLibraries: [LinkerSetting] = (crypto == "mbedtls"
     ? ["ssh2", "microhttpd", "mbedcrypto"]
-    : ["ssh2", "microhttpd", "mbedcrypto", "crypto", "z"]).map { .linkedLibrary($0) }
+    : ["ssh2", "microhttpd", "crypto", "z"]).map { .linkedLibrary($0) }
 
 var targets: [Target] = [
     .systemLibrary(name: "CLinux", path: "Sources/CLinux"),
     .systemLibrary(name: "CSSH2", path: "Sources/CSSH2"),
-    .systemLibrary(name: "CMbedTLS", path: "Sources/CMbedTLS"),
     .systemLibrary(name: "CMicroHTTPD", path: "Sources/CMicroHTTPD"),
     // the product build replaces Embedded runtime entry points that are wrong (Sources/CSupport/EmbeddedRuntimeFixes.c)
     .target(name: "CSupport", path: "Sources/CSupport", cSettings: embedded ? [.define("SLUICE_EMBEDDED")] : []),
-    .target(name: "Relay", dependencies: ["CLinux", "CSSH2", "CMbedTLS", "CSupport"], swiftSettings: swiftSettings),
-    .target(name: "Appliance", dependencies: ["Relay", "CLinux", "CMbedTLS", "CMicroHTTPD"], swiftSettings: swiftSettings),
+    // Sluice's own hashes, HMAC and PBKDF2 from the flavour's crypto library (openssl.c or mbedtls.c)
+    .target(name: "CCrypto", path: "Sources/CCrypto",
+            cSettings: crypto == "mbedtls" ? [.define("SLUICE_CRYPTO_MBEDTLS")] : []),
+    .target(name: "Relay", dependencies: ["CLinux", "CSSH2", "CSupport"], swiftSettings: swiftSettings),
+    .target(name: "Appliance", dependencies: ["Relay", "CLinux", "CCrypto", "CMicroHTTPD"], swiftSettings: swiftSettings),
     .executableTarget(name: "sluice", dependencies: ["Appliance", "Relay", "CLinux"],
                       swiftSettings: swiftSettings, linkerSettings: cLibraries),
 ]

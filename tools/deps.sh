@@ -29,10 +29,10 @@ quiet() {
   fi
 }
 
-# building the x86_64 product (the C libraries come from Debian sources: dpkg-dev, patch; the toolchain is Swift's,
-# and these are the libraries and headers its binaries and its Linux target need on a stock Debian 12; python3 runs
-# tools/embedded-runtime-check/static-objects.py, the product build's guard)
-BUILD_PACKAGES="make file curl xz-utils dpkg-dev patch pkg-config binutils libc6-dev libgcc-12-dev libstdc++-12-dev \
+# building the x86_64 product (the C libraries come from Debian sources: dpkg-dev, patch, perl for OpenSSL's
+# Configure; the toolchain is Swift's, and these are the libraries and headers its binaries and its Linux target need
+# on a stock Debian 12; python3 runs tools/embedded-runtime-check/static-objects.py, the product build's guard)
+BUILD_PACKAGES="make file curl xz-utils dpkg-dev patch perl pkg-config binutils libc6-dev libgcc-12-dev libstdc++-12-dev \
   libncurses6 libcurl4 libxml2 zlib1g-dev python3"
 # `make venv`: Debian splits python3's venv module (and the pip it seeds) into python3-venv
 VENV_PACKAGES="python3 python3-venv"
@@ -94,12 +94,18 @@ host() {
 }
 
 debarch() { case "$1" in x86_64) echo amd64;; aarch64) echo arm64;; *) echo "unknown arch $1" >&2; exit 1;; esac; }
-SYSROOT_PACKAGES="libc6-dev linux-libc-dev libgcc-12-dev libmbedtls-dev libssl-dev zlib1g-dev"
+# (OpenSSL's libcrypto is built from source, cut to what SSH needs; Sluice's own crypto uses it too: no mbedTLS here)
+SYSROOT_PACKAGES="libc6-dev linux-libc-dev libgcc-12-dev zlib1g-dev"
 MUSL_SYSROOT_PACKAGES="musl-dev linux-libc-dev libgcc-12-dev"
-SOURCE_PACKAGES="libssh2 libmicrohttpd mbedtls"
+SOURCE_PACKAGES="libssh2 libmicrohttpd mbedtls openssl"
 # The upstream version each source package is built at: the newest Debian revision of it that apt knows is taken, so a
 # deb-src entry for another suite (with newer upstream versions) changes nothing until a pin here names them.
-SOURCE_PINS="libssh2=1.11.1 libmicrohttpd=0.9.75 mbedtls=3.6."
+# openssl: bookworm's 3.0 (the libcrypto the products linked before it was built here, and what libssh2 1.11.1 is
+# tested with), not trixie's 3.5, which carries more code (post-quantum algorithms, QUIC) for nothing SSH uses.
+SOURCE_PINS="libssh2=1.11.1 libmicrohttpd=0.9.75 mbedtls=3.6. openssl=3.0."
+# Debian's openssl patches are packaging (targets, man pages, the system-wide libssl configuration) and security
+# backports from upstream point releases; the pinned 3.0 line's newest upstream release has them.
+ORIG_ONLY_OK="openssl"
 pin() { local e; for e in $SOURCE_PINS; do [ "${e%%=*}" = "$1" ] && echo "${e#*=}"; done; }
 
 # Candidate versions of everything the cache depends on, asked of apt once per change of its lists.
@@ -170,10 +176,15 @@ source_tree() {
     (cd "$cache/src/dl-$pkg" && apt-get source --download-only -qq "$pkg=$ver" >/dev/null 2>&1 || true)
     local orig deb
     orig=$(ls "$cache"/src/dl-"$pkg"/*.orig.tar.* | head -1)
-    deb=$(ls "$cache"/src/dl-"$pkg"/*.debian.tar.* | head -1)
+    deb=$(ls "$cache"/src/dl-"$pkg"/*.debian.tar.* 2>/dev/null | head -1 || true)
     mkdir -p "$dir"
     tar -xf "$orig" -C "$dir" --strip-components=1
-    tar -xf "$deb" -C "$dir"
+    # the security pocket's mirror may serve the orig tarball but not the Debian one (404, as for openssl 3.0.22):
+    # only packages whose Debian patches are packaging or backports an upstream point release already has may be
+    # built from the orig alone
+    if [ -n "$deb" ]; then tar -xf "$deb" -C "$dir"
+    elif [[ " $ORIG_ONLY_OK " == *" $pkg "* ]]; then log "$pkg $ver: no Debian tarball downloaded, building its orig tarball"
+    else log "$pkg $ver: its Debian tarball did not download"; exit 1; fi
     if [ -f "$dir/debian/patches/series" ]; then
       grep -vE '^\s*(#|$)' "$dir/debian/patches/series" | while read -r p _; do
         patch -d "$dir" -p1 -s < "$dir/debian/patches/$p" >&2 || { log "patch $p failed"; exit 1; }
@@ -189,14 +200,43 @@ source_tree() {
   echo "$dir"
 }
 
+# OpenSSL's libcrypto with only what libssh2 1.11 (openssl backend) and Sluice's own crypto call (CCrypto): AES
+# (CTR/GCM/CBC), ChaCha20, SHA-1/256/384/512, HMAC, PBKDF2, RSA, ECDSA P-256/384/521, Ed25519/X25519, big numbers for
+# libssh2's own DH, PEM/PKCS#8 private keys (MD5 stays: encrypted traditional PEM keys derive their key with it).
+# Everything else is configured out: TLS/DTLS (only libcrypto.a is built: no libssl, no apps), engines, the legacy
+# provider, modules and dynamic loading, the automatic config file, error strings, and each algorithm neither caller
+# names (libssh2 then drops
+# what it would have offered with them: 3des-cbc, blowfish, cast128, arcfour, hmac-ripemd160, ssh-dss; Sluice never
+# offered those ciphers). Poly1305 is libssh2's own portable code. The assembly stays (OpenSSL's default).
+OPENSSL_OPTIONS="no-shared no-module no-dso no-engine no-legacy no-autoload-config no-tests no-ssl no-tls no-dtls \
+  no-ssl-trace no-nextprotoneg no-psk no-srp no-srtp no-ktls no-sock no-dgram no-async no-ui-console no-err \
+  no-filenames no-comp no-ct no-cms no-cmp no-ocsp no-ts no-rfc3779 no-multiblock no-aria no-bf no-blake2 \
+  no-camellia no-cast no-cmac no-des no-dh no-dsa no-ec2m no-gost no-idea no-md4 no-mdc2 no-ocb no-poly1305 no-rc2 \
+  no-rc4 no-rmd160 no-scrypt no-seed no-siphash no-siv no-sm2 no-sm3 no-sm4 no-whirlpool"
+build_openssl() {
+  local arch=$1 src=$2 dir=$3 out=$4 cc=$5 flags=$6
+  cp -a "$src" "$dir"
+  # the flags come after the target's own (-O3 …), so -Os wins and -pthread/-Wa,--noexecstack stay; the directories
+  # compiled in are Debian's (nothing is installed there, and no config file is read: no-autoload-config), so no
+  # path of this cache ends up in the product
+  (cd "$dir" && quiet env CC="$cc" AR="$TC/bin/llvm-ar" RANLIB="$TC/bin/llvm-ranlib" \
+     ./Configure "linux-$arch" --prefix=/usr --openssldir=/usr/lib/ssl --libdir=lib $OPENSSL_OPTIONS $flags \
+   && quiet make -j"$(nproc)" build_generated && quiet make -j"$(nproc)" libcrypto.a)
+  cp "$dir/libcrypto.a" "$out/lib/"
+  mkdir -p "$out/include/openssl"
+  cp "$dir"/include/openssl/*.h "$out/include/openssl/"
+}
+
 libs() {
   local arch=$1 crypto=$2
   case "$crypto" in openssl|mbedtls) ;; *) echo "CRYPTO must be openssl or mbedtls" >&2; exit 1;; esac
   local libc=gnu; [ "$crypto" = mbedtls ] && libc=musl
   local sr ssh2 mhd mbed; sr=$(sysroot "$arch" "$libc"); ssh2=$(source_tree libssh2); mhd=$(source_tree libmicrohttpd)
   mbed=""; [ "$libc" = musl ] && mbed=$(source_tree mbedtls)
-  # keyed by the recipe itself (these functions), not by unrelated edits of this script
-  local key; key=$(printf '%s\n' "$sr" "$ssh2" "$mhd" "$mbed" "$(declare -f libs quiet target_cc)" | sha256sum | cut -c1-12)
+  local ossl=""; [ "$crypto" = openssl ] && ossl=$(source_tree openssl)
+  # keyed by the recipe itself (these functions and options), not by unrelated edits of this script
+  local key; key=$(printf '%s\n' "$sr" "$ssh2" "$mhd" "$mbed" "$ossl" "$OPENSSL_OPTIONS" \
+    "$(declare -f libs quiet target_cc build_openssl)" | sha256sum | cut -c1-12)
   local out=$cache/prefix/$arch-$crypto-$key
   if [ -f "$out/.done" ]; then echo "$out"; return; fi
   log "building C libraries for $arch/$crypto"
@@ -225,26 +265,30 @@ libs() {
     if [ -d "$build/mbedtls/include/psa" ]; then cp -a "$build/mbedtls/include/psa" "$out/include/"; fi
   fi
 
+  # libcrypto for the OpenSSL flavour (libssh2's backend and Sluice's own hashes)
+  if [ "$crypto" = openssl ]; then
+    build_openssl "$arch" "$ossl" "$build/openssl" "$out" "$CC" "$flags"
+  fi
+
   # libssh2 on the chosen backend
   cp -a "$ssh2" "$build/ssh2"
   local cryptoargs
   if [ "$crypto" = openssl ]; then
-    cryptoargs="--with-crypto=openssl --with-libssl-prefix=$sr/usr --with-libz --with-libz-prefix=$sr/usr"
+    cryptoargs="--with-crypto=openssl --with-libssl-prefix=$out --with-libz --with-libz-prefix=$sr/usr"
   else
     cryptoargs="--with-crypto=mbedtls --with-libmbedcrypto-prefix=$out --without-libz"
   fi
+  # libssh2's configure proves OpenSSL by linking -lssl -lcrypto, though the library needs only libcrypto: an empty
+  # libssl.a answers that check while it runs (nothing links it: the products name their libraries themselves)
+  if [ "$crypto" = openssl ]; then "$TC/bin/llvm-ar" rc "$out/lib/libssl.a"; fi
   (cd "$build/ssh2" && quiet env "${env[@]}" CPPFLAGS="-I$sr/usr/include" ./configure -q --host="$triple" \
      --prefix="$out" $cryptoargs --disable-shared --enable-static --disable-examples-build \
    && quiet make -j"$(nproc)" -C src install)
+  rm -f "$out/lib/libssl.a"
   cp "$build"/ssh2/include/*.h "$out/include/"
 
   # the rest comes from the sysroot, so that one -L and one -I serve every build of this target
-  if [ "$libc" = gnu ]; then
-    cp -a "$sr/usr/include/mbedtls" "$out/include/"
-    local libdir=$sr/usr/lib/$triple
-    cp "$libdir/libmbedcrypto.a" "$out/lib/"
-    if [ "$crypto" = openssl ]; then cp "$libdir/libcrypto.a" "$libdir/libz.a" "$out/lib/"; fi
-  fi
+  if [ "$libc" = gnu ]; then cp "$sr/usr/lib/$triple/libz.a" "$out/lib/"; fi
   rm -rf "$build" "$out/share" "$out/lib/pkgconfig" "$out/lib"/*.la
   touch "$out/.done"
   echo "$out"

@@ -12,7 +12,9 @@ from harness.sluice import Sluice, command
 
 MiB = 1024 * 1024
 LABELS = ["x86_64-openssl", "aarch64-openssl", "x86_64-mbedtls", "aarch64-mbedtls"]
-BUDGET = {"aarch64-openssl": 5 * MiB, "aarch64-mbedtls": int(1.5 * MiB)}
+# aarch64 openssl: 3 258 560 B since its libcrypto is cut to what SSH uses (issue #26's goal is 3 MiB; the parts of
+# the rest: docs/benchmarks.md)
+BUDGET = {"aarch64-openssl": int(3.25 * MiB), "aarch64-mbedtls": int(1.5 * MiB)}
 
 
 @pytest.fixture(params=LABELS)
@@ -41,13 +43,18 @@ def test_version(product):
     libc = "musl" if flavour == "mbedtls" else "gnu"      # the small flavour links musl
     assert lines[0].startswith("sluice ") and lines[0].endswith(f" {arch}-unknown-linux-{libc}"), lines[0]
     assert any(l.startswith("libssh2 1.11.1") and f"crypto: {flavour}" in l for l in lines), out
-    # the small flavour builds mbedTLS 3.6 (libssh2's backend and Sluice's own crypto); glibc ones link Debian 12's 2.28
-    assert any(l.startswith("mbedTLS 3.6" if flavour == "mbedtls" else "mbedTLS 2.28") for l in lines), out
+    # one crypto library per flavour, libssh2's backend and Sluice's own crypto alike: mbedTLS 3.6 in the small
+    # flavour, OpenSSL 3.0 (built from Debian's source, cut to what SSH uses) in the default one
+    library, other = ("mbedTLS 3.6.", "OpenSSL") if flavour == "mbedtls" else ("OpenSSL 3.0.", "mbedTLS")
+    assert any(l.startswith(library) for l in lines), out
+    assert not any(l.startswith(other) for l in lines), out
     assert any(l.startswith("libmicrohttpd 0.9.75") for l in lines), out
     # only ciphers the flavour's libssh2 can negotiate: mbedTLS has no AES-GCM backend in libssh2 1.11.1
     ciphers = next(l for l in lines if l.startswith("ssh ciphers: ")).split()[2].split(",")
     assert "chacha20-poly1305@openssh.com" in ciphers and "aes128-ctr" in ciphers, out
     assert ("aes128-gcm@openssh.com" in ciphers) == (flavour == "openssl"), out
+    # nothing the cut-down libcrypto lacks (tools/deps.sh: no-des, no-bf, no-cast, no-rc4)
+    assert not [c for c in ciphers if c.startswith(("3des", "blowfish", "cast", "arcfour"))], out
 
 
 def test_serve_healthz_and_sigterm(product, tmp_state):

@@ -1,7 +1,5 @@
-import CMbedTLS
-
 /// Password hashes for `users[].passwordHash`: `pbkdf2-sha256$<iterations>$<salt, base64>$<hash, base64>`, made by
-/// `sluice hash-password`. PBKDF2-HMAC-SHA256 through mbedTLS; compared in constant time.
+/// `sluice hash-password`. PBKDF2-HMAC-SHA256 from the flavour's crypto library (`Digest`); compared in constant time.
 public struct PasswordHash: Equatable {
     public static let scheme = "pbkdf2-sha256"
     public static let defaultIterations = 100_000
@@ -36,16 +34,6 @@ public struct PasswordHash: Equatable {
     }
 
     static func derive(password: String, salt: [UInt8], iterations: Int, length: Int) -> [UInt8]? {
-        var out = [UInt8](repeating: 0, count: length)
-        let pw = Array(password.utf8)
-        let rc = pw.withUnsafeBufferPointer { p in
-            salt.withUnsafeBufferPointer { s in
-                out.withUnsafeMutableBufferPointer { o in
-                    cmbedtls_pbkdf2_sha256(p.baseAddress, p.count, s.baseAddress, s.count, UInt32(iterations),
-                                           o.baseAddress, UInt32(length))
-                }
-            }
-        }
-        return rc == 0 ? out : nil
+        Digest.pbkdf2SHA256(password: Array(password.utf8), salt: salt, iterations: iterations, length: length)
     }
 }

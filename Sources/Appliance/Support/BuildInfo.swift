@@ -1,4 +1,3 @@
-import CMbedTLS
 import CMicroHTTPD
 import Relay
 
@@ -24,7 +23,7 @@ public enum BuildInfo {
     public static var report: String {
         var text = "sluice \(version) \(targetTriple)\n"
         text += "libssh2 \(SSHLibrary.version) (crypto: \(SSHLibrary.cryptoFlavour))\n"
-        text += "mbedTLS \(String(cString: cmbedtls_version()))\n"
+        text += Digest.library + "\n"
         text += "libmicrohttpd \(String(cString: MHD_get_version()))\n"
         text += SSHAlgorithms.summary + "\n"
         return text
