@@ -51,6 +51,11 @@ public enum Metrics {
         for row in pools {
             out += "sluice_pool_in_use{pool=\"\(label(row.name))\",kind=\"\(row.kind)\"} \(row.inUse)\n"
         }
+        family(&out, "sluice_pool_in_use_by_user", "gauge",
+               "Buffers or receive windows of a relay pool held by one user's streams (a non-admin holds at most a quarter).")
+        for row in PoolRegistry.shared.shares() {
+            out += "sluice_pool_in_use_by_user{pool=\"\(label(row.name))\",kind=\"\(row.kind)\",user=\"\(label(row.key))\"} \(row.held)\n"
+        }
         family(&out, "sluice_ssh_sessions", "gauge", "Established SSH sessions by negotiated cipher.")
         for (cipher, sessions) in SessionCiphers.shared.snapshot() {
             out += "sluice_ssh_sessions{cipher=\"\(label(cipher))\"} \(sessions)\n"

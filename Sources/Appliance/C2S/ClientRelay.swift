@@ -87,7 +87,7 @@ final class ClientRelay {
         if request.host.local { return throughAppliance(request) }
         let built = SSHTargetBuilder.target(request.host, keepaliveInterval: request.host.keepaliveInterval,
                                             keepaliveCountMax: request.host.keepaliveCountMax,
-                                            stateDir: service.stateDir, lookupKey: userId)
+                                            stateDir: service.stateDir, lookupKey: userId, bounded: !user.admin)
         guard let target = built.target else { return fail(built.refused?.reason ?? "no SSH target") }
         if request.mode == .remote { return remote(request, target) }
         if request.kind == .test { return test(request, target) }

@@ -9,6 +9,7 @@ import CSSH2
 public final class SSHChannels {
     let reactor: Reactor
     let pool: BufferPool
+    let share: PoolShare
     let maxConnections: Int
     var owner: SSHSession?
     private(set) var pipes: [ChannelPipe] = []
@@ -17,9 +18,10 @@ public final class SSHChannels {
     public internal(set) var bytesIn: Int64 = 0
     public internal(set) var bytesOut: Int64 = 0
 
-    init(reactor: Reactor, pool: BufferPool, maxConnections: Int) {
+    init(reactor: Reactor, pool: BufferPool, share: PoolShare = .unbounded, maxConnections: Int) {
         self.reactor = reactor
         self.pool = pool
+        self.share = share
         self.maxConnections = maxConnections
     }
 
@@ -84,21 +86,26 @@ public final class SSHChannels {
 
     // MARK: streams
 
-    /// A stream needs two pool buffers; without them (or beyond the connection limit) it is refused at once.
-    func makePipe(fd: Int32, phase: ChannelPipe.Phase) -> ChannelPipe? {
+    /// A stream needs two pool buffers within its share; without them (or beyond the connection limit) it is refused
+    /// at once. A channel the server opened (`forwarded`, remote forwards) already has libssh2's 2 MiB window: it
+    /// takes a standard window of the share, or is refused when the share is bounded and has none left.
+    func makePipe(fd: Int32, phase: ChannelPipe.Phase, forwarded: Bool = false) -> ChannelPipe? {
         guard pipes.count < maxConnections else {
             Refusals.shared.count(.connectionLimit)
             return nil
         }
-        guard pool.available >= 2, let up = pool.acquire() else {
-            Refusals.shared.count(.bufferPool)
+        guard let (up, down) = pool.acquirePair(for: share) else {
+            Refusals.shared.count(pool.available >= 2 ? .bufferShare : .bufferPool)
             return nil
         }
-        guard let down = pool.acquire() else {
-            pool.release(up)
+        let standard = forwarded && pool.standard.take(share)
+        if forwarded && !standard && share.bounded {
+            pool.releasePair(up, down, for: share)
+            Refusals.shared.count(.windowShare)
             return nil
         }
         let pipe = ChannelPipe(channels: self, fd: fd, up: up, down: down, phase: phase)
+        pipe.standardWindow = standard
         pipes.append(pipe)
         return pipe
     }
@@ -117,7 +124,14 @@ public final class SSHChannels {
     /// and a pending one is retried with the same arguments.
     private func processOpens() {
         while let pipe = opening.first, let owner, let s = owner.session {
-            if let channel = libssh2_channel_direct_tcpip_ex(s, pipe.targetHost, Int32(pipe.targetPort), "127.0.0.1", 22) {
+            if pipe.openMessage.isEmpty { pipe.prepareOpen() }
+            let window = UInt32(pipe.standardWindow ? WindowBudget.standard : WindowBudget.small)
+            let channel = pipe.openMessage.withUnsafeBytes { message in
+                libssh2_channel_open_ex(s, "direct-tcpip", 12, window, UInt32(LIBSSH2_CHANNEL_PACKET_DEFAULT),
+                                        message.baseAddress?.assumingMemoryBound(to: CChar.self),
+                                        UInt32(message.count))
+            }
+            if let channel {
                 opening.removeFirst()
                 pipe.opened(channel)
                 continue
