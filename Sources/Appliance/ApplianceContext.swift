@@ -54,7 +54,8 @@ public final class ApplianceContext {
 
     public func metricsText() -> String {
         Metrics.render(snapshot: manager.snapshot(), subscribers: hub.count, sseQueuedBytes: hub.queuedBytes,
+                       sseSendingBytes: hub.sendingBytes, sseByUser: hub.usageByUser,
                        relays: relay?.activeRelays ?? 0, relaysByUser: relay?.relaysByUser ?? [],
-                       relayText: relay?.text.held ?? 0)
+                       relayText: relay?.text.held ?? 0, relayTextByUser: relay?.text.rows ?? [])
     }
 }

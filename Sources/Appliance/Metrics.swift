@@ -3,8 +3,9 @@ import Relay
 /// `GET /metrics` in the Prometheus text format (admins only: it names every tunnel).
 public enum Metrics {
     public static func render(snapshot: TunnelSnapshot, subscribers: Int, sseQueuedBytes: Int = 0,
+                              sseSendingBytes: Int = 0, sseByUser: [SSEUsage] = [],
                               relays: Int = 0, relaysByUser: [(String, Int)] = [],
-                              relayText: Int = 0) -> String {
+                              relayText: Int = 0, relayTextByUser: [(String, Int)] = []) -> String {
         var out = ""
         family(&out, "sluice_build_info", "gauge", "Build of this binary.")
         out += "sluice_build_info{version=\"\(BuildInfo.version)\",target=\"\(BuildInfo.targetTriple)\"} 1\n"
@@ -31,12 +32,23 @@ public enum Metrics {
         family(&out, "sluice_sse_queued_bytes", "gauge",
                "Status-stream bytes waiting for slow readers (a shared snapshot counted once per holder).")
         out += "sluice_sse_queued_bytes \(sseQueuedBytes)\n"
+        family(&out, "sluice_sse_sending_bytes", "gauge",
+               "Status-stream events in the middle of being sent (counted once per holder; a user's are bounded).")
+        out += "sluice_sse_sending_bytes \(sseSendingBytes)\n"
+        family(&out, "sluice_sse_subscribers_by_user", "gauge", "Open status streams per user.")
+        for row in sseByUser { out += "sluice_sse_subscribers_by_user{user=\"\(label(row.user))\"} \(row.streams)\n" }
+        family(&out, "sluice_sse_queued_bytes_by_user", "gauge", "Status-stream bytes waiting, per user.")
+        for row in sseByUser { out += "sluice_sse_queued_bytes_by_user{user=\"\(label(row.user))\"} \(row.queued)\n" }
+        family(&out, "sluice_sse_sending_bytes_by_user", "gauge", "Status-stream events being sent, per user.")
+        for row in sseByUser { out += "sluice_sse_sending_bytes_by_user{user=\"\(label(row.user))\"} \(row.sending)\n" }
         family(&out, "sluice_c2s_relays", "gauge", "Open C2S WebSocket relays.")
         out += "sluice_c2s_relays \(relays)\n"
         family(&out, "sluice_c2s_relays_by_user", "gauge", "Open C2S WebSocket relays per user.")
         for (user, count) in relaysByUser { out += "sluice_c2s_relays_by_user{user=\"\(label(user))\"} \(count)\n" }
         family(&out, "sluice_c2s_text_bytes", "gauge", "Bytes of unfinished C2S text messages held.")
         out += "sluice_c2s_text_bytes \(relayText)\n"
+        family(&out, "sluice_c2s_text_bytes_by_user", "gauge", "Bytes of unfinished C2S text messages held, per user.")
+        for (user, bytes) in relayTextByUser { out += "sluice_c2s_text_bytes_by_user{user=\"\(label(user))\"} \(bytes)\n" }
         family(&out, "sluice_refused_connections_total", "counter", "Connections refused because a limit was reached.")
         let refused = Refusals.shared.snapshot()
         for cause in Refusals.Cause.allCases {
@@ -50,6 +62,11 @@ public enum Metrics {
         family(&out, "sluice_pool_in_use", "gauge", "Buffers or pipes held by connections now.")
         for row in pools {
             out += "sluice_pool_in_use{pool=\"\(label(row.name))\",kind=\"\(row.kind)\"} \(row.inUse)\n"
+        }
+        family(&out, "sluice_pool_in_use_by_user", "gauge",
+               "Buffers or receive windows of a relay pool held by one user's streams (a non-admin holds at most a quarter).")
+        for row in PoolRegistry.shared.shares() {
+            out += "sluice_pool_in_use_by_user{pool=\"\(label(row.name))\",kind=\"\(row.kind)\",user=\"\(label(row.key))\"} \(row.held)\n"
         }
         family(&out, "sluice_ssh_sessions", "gauge", "Established SSH sessions by negotiated cipher.")
         for (cipher, sessions) in SessionCiphers.shared.snapshot() {

@@ -48,6 +48,21 @@ import Testing
         #expect(throttle.check(user: "ops", address: "10.0.0.2", nowMs: 2).reason == .userFromAddress)
     }
 
+    /// Issue #24: the password worker's reserved places are for logins likely to be real: where the user logged in
+    /// before, or for a user who logged in before from an address that failed nothing itself.
+    @Test func trustedLoginsAreThoseThatSucceededBefore() {
+        let throttle = LoginThrottle()
+        #expect(!throttle.trusted(user: "admin", address: "10.0.0.1"))
+        throttle.succeeded(user: "admin", address: "10.0.0.1", nowMs: 0)
+        #expect(throttle.trusted(user: "admin", address: "10.0.0.1"))
+        #expect(throttle.trusted(user: "admin", address: "10.0.0.7"))      // a new address without failures
+        #expect(!throttle.trusted(user: "ops", address: "10.0.0.1"))       // not another user
+        throttle.failed(user: "admin", address: "10.0.0.7", nowMs: 1)
+        #expect(!throttle.trusted(user: "admin", address: "10.0.0.7"))     // an address guessing is not trusted
+        for i in 0..<6 { throttle.failed(user: "x\(i)", address: "10.0.0.1", nowMs: 1, knownUser: false) }
+        #expect(throttle.trusted(user: "admin", address: "10.0.0.1"))      // where admin logged in, still
+    }
+
     /// Issue #15: failures under made-up user names filled the table and the full sort evicted the admin's lock.
     @Test func madeUpNamesCannotEvictARealUsersLock() {
         let throttle = LoginThrottle(capacity: 16)

@@ -139,3 +139,48 @@ import Relay
         #expect(admin.waiting.count >= 2)
     }
 }
+
+/// Issue #24: an event being sent cannot be replaced, so a reader that stalls mid-event pins its snapshot. A user's
+/// streams hold at most `maxSendingBytesPerUser` of them once newer events come; beyond it the stalled ones end.
+@Suite struct SSEHubSendingTests {
+    final class Views { var n = 0 }
+
+    static func readSome(_ s: SSESubscriber, _ count: Int) -> HTTPStreamRead {
+        var buffer = [UInt8](repeating: 0, count: count)
+        return buffer.withUnsafeMutableBytes { s.read(into: $0) }
+    }
+
+    @Test func streamsStalledMidEventAreBoundedPerUser() throws {
+        let views = Views()
+        let big = String(repeating: "a", count: 300_000)
+        let hub = SSEHub { _ in #"{"x":"\#(big)\#(views.n)"}"# }
+        var ops: [SSESubscriber] = []
+        for _ in 0..<10 {
+            let s = try #require(hub.subscribe(userId: "u-ops"))
+            guard case .bytes = SSEHubSendingTests.readSome(s, 1024) else { Issue.record("no bytes"); return }
+            ops.append(s)
+        }
+        let admin = try #require(hub.subscribe(userId: "u-admin"))
+        _ = SSEHubSendingTests.readSome(admin, 1024)
+        #expect(hub.sending(userId: "u-ops") > 3_000_000)       // ten snapshots in flight: nothing newer yet
+        views.n = 1
+        hub.publish()
+        #expect(hub.sending(userId: "u-ops") <= SSEHub.maxSendingBytesPerUser)
+        let ended = ops.filter { s in
+            if case .end = SSEHubSendingTests.readSome(s, 1024) { return true }
+            return false
+        }
+        #expect(ended.count == 4 && ops.filter { $0.cutOff }.count == 4)
+        #expect(!admin.cutOff && admin.waiting.count == 1)       // another user's stream goes on
+        for s in ops { s.finished() }
+        admin.finished()
+        #expect(hub.sendingBytes == 0 && hub.queuedBytes == 0)
+    }
+
+    @Test func aWholeEventNoLongerCountsOnceHandedOver() throws {
+        let hub = SSEHub { _ in "{}" }
+        let s = try #require(hub.subscribe(userId: "u"))
+        guard case .bytes = SSEHubSendingTests.readSome(s, 1 << 16) else { Issue.record("no bytes"); return }
+        #expect(hub.sendingBytes == 0 && s.sending == nil)
+    }
+}

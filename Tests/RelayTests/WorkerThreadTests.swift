@@ -44,6 +44,35 @@ import Testing
         #expect(!worker.submit(key: "10.0.0.3", job))     // stopped
     }
 
+    /// Issue #24: logins from a handful of addresses filled the queue; the reserved places take priority jobs only,
+    /// and those run before the others still waiting.
+    @Test func reservedPlacesTakePriorityJobsFirst() throws {
+        let worker = try #require(WorkerThread(capacity: 4, perKeyLimit: 2, reserved: 2))
+        let gate = Completion()
+        let seen = Locked<[String]>([])
+        func job(_ name: String) -> WorkerThread.Job {
+            { _ in
+                _ = gate.wait(timeoutMs: 5000)
+                seen.update { $0.append(name) }
+            }
+        }
+        let running = Completion()
+        #expect(worker.submit(key: "10.0.0.1") { cancelled in
+            running.signal()
+            job("a")(cancelled)
+        })
+        #expect(running.wait(timeoutMs: 5000))                              // "a" is running, the rest will wait
+        #expect(worker.submit(key: "10.0.0.2", job("b")))
+        #expect(!worker.submit(key: "10.0.0.3", job("c")))                  // the unreserved places are taken
+        #expect(worker.submit(key: "10.0.0.4", priority: true, job("p")))
+        #expect(worker.submit(key: "10.0.0.5", priority: true, job("q")))
+        #expect(!worker.submit(key: "10.0.0.6", priority: true, job("r")))  // the whole queue is full
+        gate.signal()
+        worker.stop()
+        let order = seen.get()
+        #expect(order == ["a", "p", "q", "b"])
+    }
+
     /// Jobs still queued at stop run cancelled (answer at once), so every suspended connection gets resumed.
     @Test func stopRunsQueuedJobsCancelled() throws {
         let worker = try #require(WorkerThread(capacity: 4, perKeyLimit: 4))

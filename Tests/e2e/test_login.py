@@ -10,7 +10,7 @@ import pytest
 
 from harness.api import request
 from harness.appliance import Appliance
-from harness.login import PASSWORD, hash_password
+from harness.login import PASSWORD, hash_password, slow_hash
 from harness.sluice import command
 
 
@@ -156,17 +156,6 @@ def test_invalid_password_hash_in_config(sluice_bin, tmp_path):
     cfg.write_text(json.dumps({"users": [{"id": "a", "username": "a", "passwordHash": "plain"}]}))
     r = subprocess.run([*command(sluice_bin), "check", "--config", str(cfg)], capture_output=True, text=True, timeout=10)
     assert r.returncode == 1 and "users[0].passwordHash:" in r.stderr
-
-
-def slow_hash(binary, password, seconds=1.5):
-    """A hash whose check takes about `seconds` on this binary (native or emulated): the iteration count is scaled
-    from a timed `hash-password`, which runs the same PBKDF2."""
-    probe = 200_000
-    started = time.monotonic()
-    hash_password(binary, password, iterations=probe)
-    took = max(time.monotonic() - started, 0.01)
-    iterations = min(10_000_000, max(probe, int(probe * seconds / took)))
-    return hash_password(binary, password, iterations=iterations)
 
 
 @pytest.fixture

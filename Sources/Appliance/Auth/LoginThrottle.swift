@@ -82,13 +82,23 @@ public final class LoginThrottle {
         }
     }
 
-    /// The user's name-and-address record goes and the address becomes known good for that user. The address
-    /// and name records stay: someone else's success does not wipe an attacker's count.
+    /// Whether a login may take the password worker's reserved places (issue #24): the user logged in from this
+    /// address before, or logged in before at all and this address has no failure of its own.
+    public func trusted(user: String, address: String) -> Bool {
+        lock.withLock {
+            if records["g:" + LoginThrottle.pair(user, address)] != nil { return true }
+            return records["s:" + user] != nil && (records["a:" + address]?.failures ?? 0) == 0
+        }
+    }
+
+    /// The user's name-and-address record goes and the address becomes known good for that user (`s:`: the user
+    /// has logged in). The address and name records stay: someone else's success does not wipe an attacker's count.
     public func succeeded(user: String, address: String, nowMs: Int64 = 0) {
         lock.withLock {
             let pair = LoginThrottle.pair(user, address)
             records["p:" + pair] = nil
             records["g:" + pair] = Record(failures: 0, lockedUntilMs: 0, lastMs: nowMs)
+            records["s:" + user] = Record(failures: 0, lockedUntilMs: 0, lastMs: nowMs)
             if records.count > capacity { evict(nowMs: nowMs) }
         }
     }
@@ -98,7 +108,7 @@ public final class LoginThrottle {
     private func evict(nowMs: Int64) {
         let target = capacity * 3 / 4
         for (key, record) in records where records.count > target && !key.hasPrefix("u:") && !key.hasPrefix("g:")
-            && record.lockedUntilMs <= nowMs {
+            && !key.hasPrefix("s:") && record.lockedUntilMs <= nowMs {
             records[key] = nil
         }
         guard records.count > target else { return }

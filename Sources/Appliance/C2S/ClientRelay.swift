@@ -21,6 +21,9 @@ final class ClientRelay {
     /// The stream set up and not yet bridged (a dialed socket or our end of a channel's socket pair).
     private var stream: Int32 = -1
     private var streams: RemoteStreams?
+    /// Whether the relay's user is an admin when its request came: a non-admin's streams are held to a share of the
+    /// relay buffers and windows (issue #24).
+    private var admin = false
 
     init(service: RelayService, link: WebSocketLink, userId: String) {
         self.service = service
@@ -68,6 +71,7 @@ final class ClientRelay {
         guard let user = config.user(id: userId) else { return feed(.rejected(RelayRequest.accessDenied)) }
         let parsed = RelayRequest.parse(text, config: config, user: user)
         guard let request = parsed.request else { return feed(.rejected(parsed.error ?? RelayRequest.invalidRequest)) }
+        admin = user.admin
         Log.info("c2s.request", [("user", user.username), ("host", request.host.displayName),
                                  ("mode", request.mode.rawValue), ("type", request.kind == .open ? "open" : "test"),
                                  ("target", "\(request.targetHost):\(request.targetPort)")])
@@ -141,7 +145,7 @@ final class ClientRelay {
         guard let request = life.request else { return nil }
         let built = SSHTargetBuilder.target(request.host, keepaliveInterval: request.host.keepaliveInterval,
                                             keepaliveCountMax: request.host.keepaliveCountMax,
-                                            stateDir: service.stateDir, lookupKey: userId)
+                                            stateDir: service.stateDir, lookupKey: userId, bounded: !admin)
         if built.target == nil { feed(.setupFailed(built.refused?.reason ?? "no SSH target")) }
         return built.target
     }

@@ -63,17 +63,21 @@ public struct HTTPResponse {
 public final class HTTPDeferred {
     public let work: () -> HTTPResponse
     public let instead: HTTPResponse
+    /// Takes the worker's reserved places and runs before other waiting work (`WorkerThread.reserved`).
+    public let priority: Bool
 
-    public init(instead: HTTPResponse, _ work: @escaping () -> HTTPResponse) {
+    public init(instead: HTTPResponse, priority: Bool = false, _ work: @escaping () -> HTTPResponse) {
         self.work = work
         self.instead = instead
+        self.priority = priority
     }
 }
 
 extension HTTPResponse {
-    public static func deferred(instead: HTTPResponse, _ work: @escaping () -> HTTPResponse) -> HTTPResponse {
+    public static func deferred(instead: HTTPResponse, priority: Bool = false,
+                                _ work: @escaping () -> HTTPResponse) -> HTTPResponse {
         var response = HTTPResponse(status: 0, contentType: "", body: [])
-        response.deferred = HTTPDeferred(instead: instead, work)
+        response.deferred = HTTPDeferred(instead: instead, priority: priority, work)
         return response
     }
 }

@@ -22,6 +22,8 @@ public final class HTTPServer {
         /// Deferred answers waiting or running, in all and per client address (a login costs ~0.1 s of a core).
         public var deferredLimit = 8
         public var deferredPerAddress = 2
+        /// Places of `deferredLimit` kept for logins that jump the queue (`LoginThrottle.trusted`).
+        public var deferredReserved = 2
 
         public init(address: SocketAddress) { self.address = address }
     }
@@ -49,7 +51,8 @@ public final class HTTPServer {
         let context = Unmanaged.passUnretained(self).toOpaque()
         requestTimeoutSeconds = settings.timeoutSeconds
         deadlines = HeaderDeadlines(deadlineMs: Int64(settings.headerTimeoutSeconds) * 1000)
-        worker = WorkerThread(capacity: settings.deferredLimit, perKeyLimit: settings.deferredPerAddress)
+        worker = WorkerThread(capacity: settings.deferredLimit, perKeyLimit: settings.deferredPerAddress,
+                              reserved: settings.deferredReserved)
         daemon = settings.address.withSockaddr { sa, _ -> OpaquePointer? in
             var options = cmhd_options(address: sa, connection_limit: settings.connectionLimit,
                                        per_ip_limit: settings.perIPLimit, timeout_seconds: settings.headerTimeoutSeconds,
@@ -88,7 +91,7 @@ public final class HTTPServer {
         guard let worker else { return queue(deferred.work(), on: connection) }
         state.waiting = true
         MHD_suspend_connection(connection)
-        let accepted = worker.submit(key: state.head.remoteAddress) { cancelled in
+        let accepted = worker.submit(key: state.head.remoteAddress, priority: deferred.priority) { cancelled in
             state.decided = cancelled ? deferred.instead : deferred.work()
             MHD_resume_connection(connection)
         }

@@ -22,6 +22,10 @@ final class SSESubscriber: HTTPStream {
     // guarded by hub.lock
     var sending: SSEEvent?
     var sendingOffset = 0
+    /// Bytes of `sending` charged to this subscriber's user while it is being sent (`SSEHub.maxSendingBytesPerUser`).
+    var sendingCharged = 0
+    /// Ended mid-event by `SSEHub.cut`: the next read ends the response.
+    var cutOff = false
     var waiting: [SSEEvent] = []
     /// Bytes of `waiting`, as charged to this subscriber and its user (shared buffers are charged to each holder).
     var waitingBytes = 0
@@ -42,13 +46,15 @@ final class SSESubscriber: HTTPStream {
 
     func read(into buffer: UnsafeMutableRawBufferPointer) -> HTTPStreamRead {
         hub.lock.withLock { () -> HTTPStreamRead in
+            // cut off by `SSEHub.cut`: the event stays unfinished (an SSE client drops a partial event)
+            if cutOff { return .end }
             if sending == nil || sendingOffset >= sending!.count {
-                sending = nil
-                sendingOffset = 0
+                hub.finishSending(self)
                 if !waiting.isEmpty {
                     let next = waiting.removeFirst()
                     hub.uncharge(self, next.count)
                     sending = next
+                    hub.chargeSending(self)
                 } else if keepaliveDue {
                     sending = SSEHub.keepaliveEvent
                 } else if closing {
@@ -65,11 +71,21 @@ final class SSESubscriber: HTTPStream {
                 buffer.baseAddress!.copyMemory(from: source.baseAddress! + sendingOffset, byteCount: n)
             }
             sendingOffset += n
+            // handed over whole: MHD holds what it has not written yet, the snapshot no longer counts as in flight
+            if sendingOffset >= event.count { hub.finishSending(self) }
             return .bytes(n)
         }
     }
 
     func finished() { hub.remove(self) }
+}
+
+/// One user's part of the status streams, for `/metrics`.
+public struct SSEUsage {
+    public let user: String
+    public let streams: Int
+    public let queued: Int
+    public let sending: Int
 }
 
 /// Fans tunnel snapshots out to SSE subscribers, each filtered to the tunnels its user may see; sends a snapshot
@@ -89,12 +105,21 @@ public final class SSEHub {
     public static let maxQueuedBytesPerUser = 2 << 20
     /// Waiting bytes of every subscriber together before a new snapshot replaces each backlog.
     public static let maxQueuedBytesTotal = 16 << 20
+    /// Bytes of the events one user's streams are in the middle of sending (each counted per holder). An event being
+    /// sent cannot be replaced, so a reader that stalls mid-event pins that snapshot (up to 300 KiB) after newer ones
+    /// are out; a stream that is mid-event when a newer event comes while its user is over this is ended (issue #24).
+    public static let maxSendingBytesPerUser = 2 << 20
+    /// The same for every stream together.
+    public static let maxSendingBytesTotal = 16 << 20
 
     let lock = Lock()
     private var subscribers: [SSESubscriber] = []
     /// Waiting bytes charged per user (guarded by `lock`).
     private var queuedByUser: [String: Int] = [:]
     private var queuedTotal = 0
+    /// Bytes of events being sent, per user and in all (guarded by `lock`).
+    private var sendingByUser: [String: Int] = [:]
+    private var sendingTotal = 0
     private var stopping = false
     private let viewKey: (String) -> String?
     private let view: (String) -> String?
@@ -118,6 +143,62 @@ public final class SSEHub {
 
     func queued(userId: String) -> Int { lock.withLock { queuedByUser[userId] ?? 0 } }
 
+    /// Bytes of the events streams are in the middle of sending (per holder), for `/metrics`.
+    public var sendingBytes: Int { lock.withLock { sendingTotal } }
+
+    func sending(userId: String) -> Int { lock.withLock { sendingByUser[userId] ?? 0 } }
+
+    /// Per user with a stream open: streams, waiting bytes, bytes in flight (sorted by user, for `/metrics`).
+    public var usageByUser: [SSEUsage] {
+        lock.withLock {
+            var streams: [String: Int] = [:]
+            for subscriber in subscribers { streams[subscriber.userId, default: 0] += 1 }
+            return streams.keys.sorted().map { user in
+                SSEUsage(user: user, streams: streams[user] ?? 0, queued: queuedByUser[user] ?? 0,
+                         sending: sendingByUser[user] ?? 0)
+            }
+        }
+    }
+
+    /// lock held: the subscriber starts sending its `sending` event.
+    func chargeSending(_ subscriber: SSESubscriber) {
+        guard let event = subscriber.sending else { return }
+        subscriber.sendingCharged = event.count
+        sendingTotal += event.count
+        sendingByUser[subscriber.userId, default: 0] += event.count
+    }
+
+    /// lock held: the subscriber is done with its `sending` event (sent, cut off or gone).
+    func finishSending(_ subscriber: SSESubscriber) {
+        let bytes = subscriber.sendingCharged
+        subscriber.sending = nil
+        subscriber.sendingOffset = 0
+        subscriber.sendingCharged = 0
+        guard bytes > 0 else { return }
+        sendingTotal -= bytes
+        let left = (sendingByUser[subscriber.userId] ?? 0) - bytes
+        sendingByUser[subscriber.userId] = left > 0 ? left : nil
+    }
+
+    /// lock held: a stream stalled mid-event while its user (or everyone) holds too much in flight ends now: its
+    /// backlog and its unfinished event are let go (the next read ends the response).
+    private func cut(_ subscriber: SSESubscriber) {
+        clear(subscriber)
+        finishSending(subscriber)
+        subscriber.cutOff = true
+        subscriber.keepaliveDue = false
+        subscriber.closing = true
+        subscriber.waker?.wake()
+    }
+
+    /// lock held: whether a subscriber mid-event must be cut before it is given `event`.
+    private func overSending(_ subscriber: SSESubscriber) -> Bool {
+        guard subscriber.sendingCharged > 0, let sending = subscriber.sending, subscriber.sendingOffset < sending.count
+        else { return false }
+        return (sendingByUser[subscriber.userId] ?? 0) > SSEHub.maxSendingBytesPerUser
+            || sendingTotal > SSEHub.maxSendingBytesTotal
+    }
+
     /// A new subscriber with the current snapshot already queued; nil when at capacity or stopping.
     func subscribe(userId: String) -> SSESubscriber? {
         let initial = view(userId) ?? "{}"
@@ -139,6 +220,7 @@ public final class SSEHub {
             subscriber.ended = true
             subscriber.waker = nil
             clear(subscriber)
+            finishSending(subscriber)
             subscribers.removeAll { $0 === subscriber }
         }
     }
@@ -205,6 +287,10 @@ public final class SSEHub {
                     events[key] = event
                 }
                 subscriber.lastSnapshot = json
+                if overSending(subscriber) {
+                    cut(subscriber)
+                    continue
+                }
                 enqueue(event, to: subscriber)
                 subscriber.waker?.wake()
             }

@@ -31,6 +31,9 @@ public struct ConnectRequest: Equatable {
     public var endpoint: Host? = nil
     /// Who the attempt runs for (set by the manager at each attempt): the key of the user's resolver share.
     public var requesterId = ""
+    /// Whether that user is an admin at this attempt: a non-admin's streams take their share of the relay buffers
+    /// and windows (issue #24).
+    public var requesterAdmin = false
 
     /// The request as a connect body that `ConnectValidation.validate` accepts again (autostart.json keeps these;
     /// re-validating at start applies the inventory and permissions of that moment).

@@ -283,6 +283,7 @@ public final class TunnelManager {
     private func startAttempt(_ entry: TunnelEntry) {
         guard var request = entry.request, let events else { return }
         request.requesterId = entry.requesterId ?? ""
+        request.requesterAdmin = config.user(id: request.requesterId)?.admin ?? false
         release(entry)
         let attempt = nextAttempt
         nextAttempt += 1

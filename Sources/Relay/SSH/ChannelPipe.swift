@@ -36,6 +36,10 @@ final class ChannelPipe {
     private var windowBlocked = false
     /// Holds a slot of the wide-window budget (given back when the stream closes).
     private var wide = false
+    /// Holds a slot of the standard-window budget: the channel opened with 2 MiB, else with `WindowBudget.small`.
+    var standardWindow = false
+    /// The direct-tcpip open's payload, built once (`prepareOpen`) and passed again on every retry.
+    var openMessage: [UInt8] = []
     private var windowChecked = false
     /// Receive window owed to the server: bytes read out of libssh2 (or the widening) not yet announced.
     private var owed = 0
@@ -106,9 +110,9 @@ final class ChannelPipe {
         guard let channel else { return }
         if !windowChecked {
             windowChecked = true
-            if channels.longLink, channels.pool.windows.take() {
+            if channels.longLink, channels.pool.windows.take(channels.share) {
                 wide = true
-                owed = WindowBudget.wide - WindowBudget.standard
+                owed = WindowBudget.wide - (standardWindow ? WindowBudget.standard : WindowBudget.small)
             }
         }
         guard pumpDown(channel), pumpUp(channel), announceWindow(channel) else { return abort() }
@@ -320,10 +324,10 @@ final class ChannelPipe {
     func closeLocal() {
         guard !closed else { return }
         closed = true
-        if wide { channels.pool.windows.give() }
+        if wide { channels.pool.windows.give(channels.share) }
+        if standardWindow { channels.pool.standard.give(channels.share) }
         if watched != 0 { channels.reactor.unwatch(fd) }
         CLinux.close(fd)
-        channels.pool.release(up)
-        channels.pool.release(down)
+        channels.pool.releasePair(up, down, for: channels.share)
     }
 }

@@ -11,6 +11,7 @@ import CSSH2
 public final class SSHChannels {
     let reactor: Reactor
     let pool: BufferPool
+    let share: PoolShare
     let maxConnections: Int
     var owner: SSHSession?
     private(set) var pipes: [ChannelPipe] = []
@@ -21,9 +22,10 @@ public final class SSHChannels {
     public internal(set) var bytesIn: Int64 = 0
     public internal(set) var bytesOut: Int64 = 0
 
-    init(reactor: Reactor, pool: BufferPool, maxConnections: Int) {
+    init(reactor: Reactor, pool: BufferPool, share: PoolShare = .unbounded, maxConnections: Int) {
         self.reactor = reactor
         self.pool = pool
+        self.share = share
         self.maxConnections = maxConnections
         self.refusals = SOCKSRefusals(reactor: reactor)
     }
@@ -79,7 +81,7 @@ public final class SSHChannels {
         let room = admit()
         guard room == .opened, let pipe = newPipe(fd: fd, phase: .opening) else {
             CLinux.close(fd)
-            let outcome = lostRace(room)
+            let outcome = refused(room)
             opened(outcome)
             return outcome
         }
@@ -111,35 +113,39 @@ public final class SSHChannels {
             if socks { pipe.updateWatch() }
             return pipe
         }
-        let outcome = lostRace(room)
+        let outcome = refused(room)
         if socks { refusals.refuse(fd, outcome) } else { CLinux.close(fd) }
         return nil
     }
 
-    /// A remote forward's inbound channel: a pipe if `admit` lets it in (the caller closes `fd` otherwise).
-    func makePipe(fd: Int32, phase: ChannelPipe.Phase) -> ChannelPipe? {
+    /// A remote forward's inbound channel (`forwarded`: libssh2 gave it a 2 MiB window already): a pipe if `admit`
+    /// and the share let it in (the caller closes `fd` otherwise).
+    func makePipe(fd: Int32, phase: ChannelPipe.Phase, forwarded: Bool = false) -> ChannelPipe? {
         let room = admit()
-        if room == .opened, let pipe = newPipe(fd: fd, phase: phase) { return pipe }
-        _ = lostRace(room)
+        if room == .opened, let pipe = newPipe(fd: fd, phase: phase, forwarded: forwarded) { return pipe }
+        _ = refused(room)
         return nil
     }
 
-    /// `admit` let a stream in but the pool (shared with the other relay threads) ran dry before `newPipe`: that
-    /// refusal is counted here; any other outcome was counted by `admit`.
-    private func lostRace(_ room: StreamOpenOutcome) -> StreamOpenOutcome {
-        guard room == .opened else { return room }
-        Refusals.shared.count(StreamOpenOutcome.noBuffers)
-        return .noBuffers
-    }
+    /// The outcome of a stream `admit` or `newPipe` refused (each counted its own cause).
+    private func refused(_ room: StreamOpenOutcome) -> StreamOpenOutcome { room == .opened ? .noBuffers : room }
 
-    /// After `admit`: two pool buffers (nil when another thread took them since).
-    private func newPipe(fd: Int32, phase: ChannelPipe.Phase) -> ChannelPipe? {
-        guard let up = pool.acquire() else { return nil }
-        guard let down = pool.acquire() else {
-            pool.release(up)
+    /// After `admit`: two pool buffers within the session's share (issue #24), and for a channel the server opened
+    /// a standard window of the share (a bounded share with none left refuses it: its 2 MiB could not be paused).
+    /// nil: refused, its cause counted here — the share, or the pool another relay thread emptied since `admit`.
+    private func newPipe(fd: Int32, phase: ChannelPipe.Phase, forwarded: Bool = false) -> ChannelPipe? {
+        guard let (up, down) = pool.acquirePair(for: share) else {
+            Refusals.shared.count(pool.available >= 2 ? .bufferShare : .bufferPool)
+            return nil
+        }
+        let standard = forwarded && pool.standard.take(share)
+        if forwarded && !standard && share.bounded {
+            pool.releasePair(up, down, for: share)
+            Refusals.shared.count(.windowShare)
             return nil
         }
         let pipe = ChannelPipe(channels: self, fd: fd, up: up, down: down, phase: phase)
+        pipe.standardWindow = standard
         pipes.append(pipe)
         return pipe
     }
@@ -158,7 +164,14 @@ public final class SSHChannels {
     /// and a pending one is retried with the same arguments.
     private func processOpens() {
         while let pipe = opening.first, let owner, let s = owner.session {
-            if let channel = libssh2_channel_direct_tcpip_ex(s, pipe.targetHost, Int32(pipe.targetPort), "127.0.0.1", 22) {
+            if pipe.openMessage.isEmpty { pipe.prepareOpen() }
+            let window = UInt32(pipe.standardWindow ? WindowBudget.standard : WindowBudget.small)
+            let channel = pipe.openMessage.withUnsafeBytes { message in
+                libssh2_channel_open_ex(s, "direct-tcpip", 12, window, UInt32(LIBSSH2_CHANNEL_PACKET_DEFAULT),
+                                        message.baseAddress?.assumingMemoryBound(to: CChar.self),
+                                        UInt32(message.count))
+            }
+            if let channel {
                 opening.removeFirst()
                 pipe.opened(channel)
                 continue

@@ -51,7 +51,7 @@ final class SSHRemoteForward {
                 continue
             }
             TCPSocket.setNoDelay(started.fd)
-            guard let pipe = channels.makePipe(fd: started.fd, phase: .connecting) else {
+            guard let pipe = channels.makePipe(fd: started.fd, phase: .connecting, forwarded: true) else {
                 CLinux.close(started.fd)
                 channels.freeChannel(channel)
                 continue
@@ -65,7 +65,7 @@ final class SSHRemoteForward {
     private func handOver(_ channel: OpaquePointer, to inbound: (Int32) -> Bool, _ channels: SSHChannels) {
         var ends: [Int32] = [-1, -1]
         guard cl_socketpair(&ends) == 0 else { return channels.freeChannel(channel) }
-        guard let pipe = channels.makePipe(fd: ends[0], phase: .relay) else {
+        guard let pipe = channels.makePipe(fd: ends[0], phase: .relay, forwarded: true) else {
             CLinux.close(ends[0])
             CLinux.close(ends[1])
             return channels.freeChannel(channel)

@@ -61,7 +61,7 @@ public final class SSHSession {
         self.onUp = onUp
         self.onDown = onDown
         keepalive = SSHKeepalive(intervalMs: target.keepaliveIntervalMs, countMax: target.keepaliveCountMax)
-        channels = SSHChannels(reactor: reactor, pool: pool, maxConnections: maxConnections)
+        channels = SSHChannels(reactor: reactor, pool: pool, share: target.share, maxConnections: maxConnections)
         if forward.kind == .remote { remote = SSHRemoteForward(forward, inbound: inbound) }
         channels.owner = self
     }

@@ -7,6 +7,8 @@ public struct SSHTarget {
     public var port: UInt16
     /// Whose share of the resolver the lookup takes (the user the session runs for).
     public var lookupKey = ""
+    /// Whose share of the relay buffers and receive windows the session's streams take (the user it runs for).
+    public var share = PoolShare.unbounded
     /// The inventory name, for reasons such as `Host key verification failed for <name>`.
     public var hostName: String
     public var user: String

@@ -19,6 +19,9 @@ public final class TextBudget {
 
     public func held(by key: String) -> Int { lock.withLock { byKey[key] ?? 0 } }
 
+    /// Keys holding bytes now, sorted (`/metrics`).
+    public var rows: [(String, Int)] { lock.withLock { byKey.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } } }
+
     /// Moves `key`'s charge by `delta`; false (nothing charged) when growing would pass the total or the key's share.
     public func change(_ key: String, by delta: Int) -> Bool {
         lock.withLock {

@@ -55,12 +55,13 @@ enum SSHTargetBuilder {
     /// Where and how to log in to one inventory host.
     static func target(_ host: Host, _ request: ConnectRequest, stateDir: String) -> Built {
         target(host, keepaliveInterval: request.keepaliveInterval, keepaliveCountMax: request.keepaliveCountMax,
-               stateDir: stateDir, lookupKey: request.requesterId)
+               stateDir: stateDir, lookupKey: request.requesterId, bounded: !request.requesterAdmin)
     }
 
-    /// The same, with the keepalive numbers given (C2S relays take the host's own).
+    /// The same, with the keepalive numbers given (C2S relays take the host's own). `bounded`: the streams take the
+    /// `lookupKey` user's share of the relay buffers and windows (a non-admin's quarter, issue #24).
     static func target(_ host: Host, keepaliveInterval: Int, keepaliveCountMax: Int, stateDir: String,
-                       lookupKey: String) -> Built {
+                       lookupKey: String, bounded: Bool = false) -> Built {
         let credentials: SSHCredentials
         if case .key(let keyFile, let passphrase) = host.auth {
             guard let key = FileIO.read(keyFile, limit: 64 * 1024) else {
@@ -83,6 +84,7 @@ enum SSHTargetBuilder {
                                user: host.username, credentials: credentials, hostKey: hostKey,
                                keepaliveIntervalMs: keepaliveInterval, keepaliveCountMax: keepaliveCountMax)
         target.lookupKey = lookupKey
+        target.share = PoolShare(key: lookupKey, bounded: bounded)
         return Built(target: target)
     }
 
