@@ -101,19 +101,27 @@ class DeadServer:
     def __init__(self):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind((DEAD_ADDRESS, 53))
+        # a thread blocked in recv keeps the socket (and its port) alive past close(): it wakes to look at `stopped`
+        self.sock.settimeout(0.2)
+        self.stopped = False
         self.queries = 0
         self.thread = threading.Thread(target=self._drain, daemon=True)
         self.thread.start()
 
     def _drain(self):
-        while True:
+        while not self.stopped:
             try:
                 self.sock.recv(512)
+            except socket.timeout:
+                continue
             except OSError:
                 return
             self.queries += 1
 
     def stop(self):
+        """The port is free again when this returns (the next test's server binds it)."""
+        self.stopped = True
+        self.thread.join(5)
         self.sock.close()
 
 
