@@ -109,9 +109,9 @@ E2E_PRODUCTS = SLUICE_IMAGE=$(CURDIR)/$(IMAGE) SLUICE_DEB_DIR=$(CURDIR)/build/de
 # Measured on 2 cores: the x86_64 pass 770 s with one worker, 350 s with three (same results).
 # Tests marked `alone` (bulk transfers, RSS that must settle) run after that, one at a time. pytest's 5 is "nothing
 # selected" (a subset with no `alone` test).
+# (tools/e2e-pass.sh: one command, so the pass's environment reaches both of its pytest runs)
 E2E_WORKERS ?= 3
-XDIST = -n $(E2E_WORKERS) --dist loadfile
-E2E_PASS = $(PYTEST) -q $(XDIST) -m "not alone" $(1) && { $(PYTEST) -q -m alone $(1); rc=$$?; [ $$rc = 0 ] || [ $$rc = 5 ]; }
+E2E_PASS = E2E_WORKERS=$(E2E_WORKERS) tools/e2e-pass.sh $(PYTHON) $(1)
 E2E_CORE := Tests/e2e/test_s2s.py Tests/e2e/test_c2s.py Tests/e2e/test_sse.py Tests/e2e/test_api_tunnels.py Tests/e2e/test_names.py \
 	Tests/e2e/test_api_auth.py
 E2E_CPU_SUBSET := 64mib or target_host or auth_methods or test_sse or connect_then
@@ -170,7 +170,7 @@ ASAN_OPTIONS_E2E := detect_leaks=0:abort_on_error=1:log_path=$(CURDIR)/build/asa
 e2e-asan: asan
 	@rm -rf build/asan && mkdir -p build/asan
 	@SLUICE_BIN=$(CURDIR)/$(ASAN_BIN) SLUICE_ASAN=1 ASAN_OPTIONS=$(ASAN_OPTIONS_E2E) \
-	 bash -c '$(call E2E_PASS,$(E2E_ASAN))'; rc=$$?; \
+	 $(call E2E_PASS,$(E2E_ASAN)); rc=$$?; \
 	 if ls build/asan/report* >/dev/null 2>&1; then cat build/asan/report*; echo "AddressSanitizer reports above"; rc=1; fi; \
 	 exit $$rc
 

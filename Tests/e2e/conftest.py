@@ -24,7 +24,7 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "timing: waits out a timer or measures time, fds or RSS; not against the "
                                        "sanitizer build (docs/architecture.md, Tests: which pass runs what)")
     config.addinivalue_line("markers", "alone: moves bulk data or needs RSS to settle: runs after a pass's parallel "
-                                       "part, with no other test beside it (Makefile E2E_PASS)")
+                                       "part, with no other test beside it (tools/e2e-pass.sh)")
 
 
 def pytest_collection_modifyitems(config, items):
